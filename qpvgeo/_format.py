@@ -1,0 +1,166 @@
+"""French number formatting and indicator labels shared by maps, charts and the report.
+
+Private module of the presentation layer (no folium, no matplotlib here). Values are formatted
+the French way: decimal comma, narrow no-break space between thousands, ``%`` after a space.
+Missing values print as ``n.d.`` (non disponible), never as 0.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+__all__ = ["INDICATOR_LABELS", "esc", "fmt", "indicator_label", "indicator_unit"]
+
+NNBSP = "\u202f"
+
+# column -> (French label, unit). Units: share (0–1 shown in %), count, eur, per10k, m, m2, ha,
+# ratio, pct_points, rate (already per 1,000), years, number.
+INDICATOR_LABELS: dict[str, tuple[str, str]] = {
+    # population et revenus
+    "population": ("Population", "count"),
+    "P20_POP": ("Population (recensement)", "count"),
+    "pop_share_under25": ("Part des moins de 25 ans", "share"),
+    "median_income": ("Revenu disponible médian par UC", "eur"),
+    "DISP_MED20": ("Revenu disponible médian par UC", "eur"),
+    "poverty_rate": ("Taux de pauvreté (60 %)", "share"),
+    "DISP_TP6020": ("Taux de pauvreté (60 %)", "share"),
+    "single_parent_share": ("Part des familles monoparentales", "share"),
+    # éducation, emploi
+    "no_diploma_share": ("Part des non-scolarisés sans diplôme", "share"),
+    "neet_share": ("Part des jeunes ni en emploi ni en formation", "share"),
+    "employment_rate": ("Taux d'emploi des 15–64 ans", "share"),
+    "unemployment_rate": ("Taux de chômage des 15–64 ans", "share"),
+    "activity_rate": ("Taux d'activité des 15–64 ans", "share"),
+    # logement et énergie
+    "heatloss_buildings": ("Bâtiments", "count"),
+    "heatloss_classified": ("Bâtiments classés", "count"),
+    "heatloss_strong_share": ("Part des bâtiments à déperditions fortes ou excessives", "share"),
+    "heatloss_strong_area_share": ("Part de la surface de toit à déperditions fortes ou "
+                                   "excessives", "share"),
+    "rpls_count": ("Logements sociaux (RPLS)", "count"),
+    "rpls_share": ("Part des logements sociaux parmi les résidences principales", "share"),
+    "rpls_share_of_territory": ("Part du parc social du territoire", "share"),
+    "rpls_per_ha": ("Logements sociaux par hectare", "number"),
+    "rpls_vacancy_share": ("Part des logements sociaux vacants", "share"),
+    "vacancy_share": ("Part des logements vacants", "share"),
+    "poor_quality_share": ("Part des logements médiocres ou mauvais", "share"),
+    # santé
+    "health_reach_share": ("Part de la population à moins de 15 min d'un équipement", "share"),
+    "health_per10k": ("Équipements de santé pour 10 000 habitants", "per10k"),
+    # économie
+    "establishments_t0": ("Établissements (première date)", "count"),
+    "establishments_t1": ("Établissements (seconde date)", "count"),
+    "establishments_change": ("Évolution du nombre d'établissements", "share"),
+    "area_ha": ("Superficie", "ha"),
+}
+
+
+def indicator_label(column: str, default: str | None = None) -> str:
+    """French label of an indicator column (the column name itself if unknown)."""
+    if column in INDICATOR_LABELS:
+        return INDICATOR_LABELS[column][0]
+    return default if default is not None else column
+
+
+def indicator_unit(column: str) -> str:
+    """Unit of an indicator column, guessed from its suffix when not registered."""
+    if column in INDICATOR_LABELS:
+        return INDICATOR_LABELS[column][1]
+    if column.endswith(("_share", "_rate")):
+        return "share"
+    if column.endswith(("_count", "_n")) or column.startswith("n_"):
+        return "count"
+    if column.endswith("_m2"):
+        return "m2"
+    if column.endswith("_ha"):
+        return "ha"
+    if column.endswith("_m"):
+        return "m"
+    if column.endswith("_per10k"):
+        return "per10k"
+    return "number"
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(math.isnan(float(value)))
+    except (TypeError, ValueError):
+        try:
+            import pandas as pd
+
+            return bool(pd.isna(value))
+        except (TypeError, ValueError):
+            return False
+
+
+def _group(number: str) -> str:
+    """Insert narrow no-break spaces between thousands of an unsigned integer string."""
+    out = []
+    for i, ch in enumerate(reversed(number)):
+        if i and i % 3 == 0:
+            out.append(NNBSP)
+        out.append(ch)
+    return "".join(reversed(out))
+
+
+def _decimal(value: float, digits: int) -> str:
+    sign = "-" if value < 0 else ""
+    text = f"{abs(value):.{digits}f}"
+    whole, _, frac = text.partition(".")
+    return sign + _group(whole) + ("," + frac if frac else "")
+
+
+def fmt(value: Any, unit: str = "number", *, digits: int | None = None) -> str:
+    """Format a value in French for display.
+
+    Parameters
+    ----------
+    value
+        Number (or text, returned as is). Missing values (None, NaN) give ``"n.d."``.
+    unit
+        ``share`` (0–1, shown as a percentage: 0.123 → ``12,3 %``), ``pct_points`` (difference
+        of shares, shown in points), ``count``, ``eur``, ``per10k``, ``m``, ``m2``, ``ha``,
+        ``ratio`` (``×1,4``) or ``number``.
+    digits
+        Decimals (defaults depend on the unit).
+
+    Returns
+    -------
+    str
+        Plain text (not HTML-escaped; use :func:`esc` when inserting into HTML by hand).
+    """
+    if _is_missing(value):
+        return "n.d."
+    if isinstance(value, str):
+        return value
+    v = float(value)
+    if unit == "share":
+        return _decimal(100 * v, 1 if digits is None else digits) + f"{NNBSP}%"
+    if unit == "pct_points":
+        s = _decimal(100 * v, 1 if digits is None else digits)
+        return ("+" if v > 0 else "") + s + f"{NNBSP}pt"
+    if unit == "count":
+        return _decimal(v, 0 if digits is None else digits)
+    if unit == "eur":
+        return _decimal(v, 0 if digits is None else digits) + f"{NNBSP}€"
+    if unit == "ratio":
+        return "×" + _decimal(v, 2 if digits is None else digits)
+    if unit in ("m", "m2", "ha"):
+        suffix = {"m": "m", "m2": "m²", "ha": "ha"}[unit]
+        return _decimal(v, 0 if (digits is None and unit != "ha") else (digits or 1)) \
+            + f"{NNBSP}{suffix}"
+    if unit == "per10k":
+        return _decimal(v, 1 if digits is None else digits)
+    d = digits if digits is not None else (0 if v.is_integer() else 2)
+    return _decimal(v, d)
+
+
+def esc(value: Any) -> str:
+    """HTML-escape any value shown from an input file (names, labels, attributes)."""
+    if _is_missing(value):
+        return ""
+    return html.escape(str(value), quote=True)
