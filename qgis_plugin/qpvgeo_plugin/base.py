@@ -1,0 +1,183 @@
+"""Base class of the qpvgeo Processing algorithms.
+
+It fixes the ids (``name()``/``groupId()`` never change; display names go through ``tr()``),
+checks the Python dependencies (``canExecute``), turns the library's typed errors into
+``QgsProcessingException`` (the message as the library wrote it, prefixed in French), forwards
+the library's warnings to the log, and names and styles the output layers (illustrative data
+gets " (illustratif)" in the layer name).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, ClassVar
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterDefinition,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from . import convert, deps, names
+
+ICON = os.path.join(deps.PLUGIN_DIR, "icon.svg")
+ILLUSTRATIVE_SUFFIX = " (illustratif)"
+
+GROUPS = {
+    "thermographie": "Thermographie",
+    "territoire": "Découpages et indicateurs",
+    "thematiques": "Logement et santé",
+    "portrait": "Portrait de territoire",
+}
+
+
+class _LayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
+    """Applies a style (and a name) to an output layer once QGIS has loaded it.
+
+    Instances are kept alive in ``_alive`` until used: QGIS does not own them.
+    """
+
+    _alive: ClassVar[list[_LayerPostProcessor]] = []
+
+    def __init__(self, style: Any, name: str | None) -> None:
+        super().__init__()
+        self.style = style
+        self.name = name
+
+    @classmethod
+    def create(cls, style: Any, name: str | None) -> _LayerPostProcessor:
+        inst = cls(style, name)
+        cls._alive.append(inst)
+        return inst
+
+    def postProcessLayer(self, layer: Any, context: Any, feedback: Any) -> None:
+        if layer is None:
+            return
+        if self.style is not None:
+            self.style(layer)
+        if self.name:
+            layer.setName(self.name)
+        if self in self._alive:
+            self._alive.remove(self)
+
+
+class QpvgeoAlgorithm(QgsProcessingAlgorithm):
+    """Common behaviour; subclasses set ``ALG_ID``, ``GROUP_ID`` and implement ``compute``."""
+
+    ALG_ID = ""
+    GROUP_ID = ""
+    DEPENDENCIES: tuple[str, ...] = ("core",)
+
+    # ---- identity ------------------------------------------------------------------------
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("qpvgeo", text)
+
+    def name(self) -> str:
+        return self.ALG_ID
+
+    def groupId(self) -> str:
+        return self.GROUP_ID
+
+    def group(self) -> str:
+        return self.tr(GROUPS[self.GROUP_ID])
+
+    def icon(self) -> QIcon:
+        return QIcon(ICON)
+
+    def createInstance(self) -> QpvgeoAlgorithm:
+        return type(self)()
+
+    # ---- dependencies ----------------------------------------------------------------------
+    def canExecute(self) -> tuple[bool, str]:
+        message = deps.missing_message(self.DEPENDENCIES)
+        return (not message, message)
+
+    # ---- execution -------------------------------------------------------------------------
+    def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:
+        message = deps.missing_message(self.DEPENDENCIES)
+        if message:
+            raise QgsProcessingException(message)
+        from qpvgeo.errors import Cancelled, QpvgeoError
+
+        self._illustrative = False
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                results = self.compute(parameters, context, feedback)
+            except Cancelled as exc:
+                raise QgsProcessingException(self.tr(
+                    "qpvgeo : traitement annulé, aucune sortie n'a été écrite.")) from exc
+            except QpvgeoError as exc:
+                raise QgsProcessingException(
+                    self.tr("qpvgeo : {} — {}").format(type(exc).__name__, exc)) from exc
+            finally:
+                self._report_warnings(caught, feedback)
+        return results
+
+    def _report_warnings(self, caught: list, feedback: Any) -> None:
+        from qpvgeo.errors import IllustrativeDataWarning, QpvgeoWarning
+
+        seen = set()
+        for w in caught:
+            text = str(w.message)
+            if text in seen:
+                continue
+            seen.add(text)
+            if issubclass(w.category, IllustrativeDataWarning):
+                self._illustrative = True
+            if issubclass(w.category, QpvgeoWarning):
+                feedback.pushWarning(self.tr("Avertissement qpvgeo : {}").format(text))
+            else:
+                feedback.pushDebugInfo(f"{w.category.__name__}: {text}")
+
+    def compute(self, parameters: dict, context: Any, feedback: Any) -> dict:
+        """Compute and write the outputs; return the result dict."""
+        raise NotImplementedError
+
+    # ---- outputs ---------------------------------------------------------------------------
+    def write_output(self, parameters: dict, name: str, context: Any, feedback: Any,
+                     frame: Any, *, keep: tuple[str, ...] = (), geometries: dict | None = None,
+                     crs: Any = None, wkb_type: Any = None) -> str | None:
+        """Write ``frame`` to the sink parameter ``name`` with French field names.
+
+        Geometries come from ``geometries`` (original features by id, with ``crs`` and
+        ``wkb_type``) or from the frame's geometry column; a plain DataFrame gives a table.
+        Returns the destination id, or None for an optional output left empty.
+        """
+        rename = names.french_map([c for c in frame.columns if c != "geometry"], keep)
+        fields, columns = convert.frame_fields(frame, rename)
+        if wkb_type is None:
+            wkb_type = convert.frame_wkb_type(frame)
+        if crs is None:
+            crs = convert.crs_from_pyproj(getattr(frame, "crs", None)) \
+                if "geometry" in frame.columns else QgsCoordinateReferenceSystem()
+        sink, dest_id = self.parameterAsSink(parameters, name, context, fields, wkb_type, crs)
+        if sink is None:
+            if self.parameterDefinition(name).flags() & \
+                    QgsProcessingParameterDefinition.Flag.FlagOptional:
+                return None
+            raise QgsProcessingException(self.invalidSinkError(parameters, name))
+        convert.write_frame(sink, frame, columns, feedback, geometries=geometries)
+        return dest_id
+
+    def finish_layer(self, dest_id: str, context: Any, *, title: str, illustrative: bool,
+                     style: Any = None) -> None:
+        """Name (suffix " (illustratif)" for stand-in data) and style an output layer on load."""
+        name = title + (ILLUSTRATIVE_SUFFIX if illustrative else "")
+        if not context.willLoadLayerOnCompletion(dest_id):
+            return
+        details = context.layerToLoadOnCompletionDetails(dest_id)
+        details.name = name
+        details.setPostProcessor(_LayerPostProcessor.create(style, name))
+
+
+def is_illustrative(*frames: Any) -> bool:
+    """True when any input frame is illustrative stand-in data (column ``source``)."""
+    from qpvgeo._validate import is_illustrative as _is
+
+    return any(_is(f) for f in frames if f is not None)

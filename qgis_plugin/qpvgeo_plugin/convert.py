@@ -1,0 +1,367 @@
+"""Conversions between QGIS layers and (Geo)DataFrames, and writing results to Processing sinks.
+
+Reading goes through the ``QgsProcessingFeatureSource`` Processing gives the algorithm, so
+"selected features only", feature filters and invalid-geometry settings of the dialog apply.
+The GeoDataFrame keeps the layer's CRS (the library reprojects explicitly; a layer without CRS is
+refused here with a French message naming the layer) and is indexed by feature id, so results
+that keep the caller's index can be joined back to the features.
+Writing creates the sink only once the library has returned: a failed or cancelled run leaves
+no half-written output.
+
+Geopandas, pandas and shapely are imported inside the functions: the plugin loads (and says what
+is missing) even where they are not installed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from typing import TYPE_CHECKING, Any
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessingException,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, QTime, QVariant
+
+from .feedback import cancel_check
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+    import pandas as pd
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("qpvgeo", text)
+
+
+_NUMERIC = {QVariant.Type.Int, QVariant.Type.UInt, QVariant.Type.LongLong,
+            QVariant.Type.ULongLong, QVariant.Type.Double}
+_INTEGER = {QVariant.Type.Int, QVariant.Type.UInt, QVariant.Type.LongLong,
+            QVariant.Type.ULongLong}
+
+
+# --------------------------------------------------------------------------------------------
+# CRS
+def crs_to_pyproj(crs: QgsCoordinateReferenceSystem) -> str | None:
+    """Return a CRS string pyproj understands ("EPSG:2154" or WKT2), or None when invalid."""
+    if crs is None or not crs.isValid():
+        return None
+    authid = crs.authid()
+    if authid.upper().startswith(("EPSG:", "IGNF:", "ESRI:")):
+        return authid
+    return crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
+
+
+def crs_from_pyproj(crs: Any) -> QgsCoordinateReferenceSystem:
+    """Return the QGIS CRS of a pyproj CRS (or anything pyproj accepts)."""
+    if crs is None:
+        return QgsCoordinateReferenceSystem()
+    from pyproj import CRS
+
+    pcrs = CRS.from_user_input(crs)
+    epsg = pcrs.to_epsg(min_confidence=90)
+    if epsg is not None:
+        out = QgsCoordinateReferenceSystem(f"EPSG:{epsg}")
+        if out.isValid():
+            return out
+    return QgsCoordinateReferenceSystem.fromWkt(pcrs.to_wkt())
+
+
+def require_crs(source: Any, label: str) -> None:
+    """Refuse a layer without CRS with a French message naming it and the fix."""
+    if not source.sourceCrs().isValid():
+        raise QgsProcessingException(tr(
+            "La couche « {} » n'a pas de système de coordonnées de référence (SCR) : qpvgeo "
+            "n'en devine jamais. Définissez-le (clic droit sur la couche > Définir le SCR de "
+            "la couche, ou le fichier .prj d'un shapefile) puis relancez.").format(label))
+
+
+# --------------------------------------------------------------------------------------------
+# QGIS values -> Python
+def _py_value(value: Any) -> Any:
+    """Turn a QGIS attribute value into a plain Python value (NULL -> None)."""
+    if value is None:
+        return None
+    if isinstance(value, QVariant):
+        return None if value.isNull() else value.value()
+    if isinstance(value, QDateTime):
+        return value.toPyDateTime() if value.isValid() else None
+    if isinstance(value, QDate):
+        return value.toPyDate() if value.isValid() else None
+    if isinstance(value, QTime):
+        return value.toPyTime() if value.isValid() else None
+    return value
+
+
+def _column(values: list[Any], qtype: Any) -> Any:
+    """Build a pandas-friendly column: numbers as float with NaN (missing is not 0)."""
+    import numpy as np
+
+    if qtype in _NUMERIC:
+        if qtype in _INTEGER and all(v is not None for v in values):
+            return np.asarray(values, dtype="int64")
+        return np.asarray([np.nan if v is None else v for v in values], dtype="float64")
+    if qtype == QVariant.Type.Bool:
+        if all(v is not None for v in values):
+            return np.asarray(values, dtype=bool)
+        return np.asarray(values, dtype=object)
+    if qtype in (QVariant.Type.Date, QVariant.Type.DateTime):
+        import pandas as pd
+
+        return pd.to_datetime(pd.Series(values, dtype=object)).to_numpy()
+    if qtype == QVariant.Type.String:
+        return np.asarray(values, dtype=object)
+    # lists, maps, binary: keep their text form
+    return np.asarray([None if v is None else str(v) for v in values], dtype=object)
+
+
+def _geometry_wkb(geom: QgsGeometry) -> bytes | None:
+    """WKB of a QGIS geometry, with curves segmentised and M dropped (GEOS reads the rest)."""
+    if geom is None or geom.isNull() or geom.isEmpty():
+        return None
+    wkb_type = geom.wkbType()
+    if QgsWkbTypes.isCurvedType(wkb_type) or QgsWkbTypes.hasM(wkb_type):
+        abstract = geom.constGet().segmentize() if QgsWkbTypes.isCurvedType(wkb_type) \
+            else geom.constGet().clone()
+        abstract.dropMValue()
+        geom = QgsGeometry(abstract)
+    return bytes(geom.asWkb())
+
+
+def source_to_frame(
+    source: Any, label: str, feedback: Any = None, *, fields: list[str] | None = None,
+    geometry: bool = True, require_features: bool = True,
+) -> gpd.GeoDataFrame | pd.DataFrame:
+    """Read a Processing feature source into a GeoDataFrame (or a DataFrame for tables).
+
+    Parameters
+    ----------
+    source
+        ``QgsProcessingFeatureSource`` (honours "selected features only") or vector layer.
+    label
+        Layer name used in messages (the parameter's French description).
+    feedback
+        ``QgsProcessingFeedback``: reading stops with :class:`qpvgeo.errors.Cancelled` when the
+        user cancels.
+    fields
+        Attribute names to read (all when None); unknown names raise a French error.
+    geometry
+        Read geometries (a GeoDataFrame in the source CRS) or not (a DataFrame).
+    require_features
+        Refuse an empty source with a French message.
+
+    Returns
+    -------
+    GeoDataFrame or DataFrame
+        One row per feature in feature-id order, indexed by feature id (index name ``fid``),
+        attribute columns named
+        as the layer's fields, geometry column ``geometry``.
+    """
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    if source is None:
+        raise QgsProcessingException(tr("Couche « {} » introuvable ou illisible.").format(label))
+    has_geom = geometry and source.wkbType() not in (QgsWkbTypes.Type.NoGeometry,
+                                                    QgsWkbTypes.Type.Unknown)
+    if has_geom:
+        require_crs(source, label)
+    src_fields = source.fields()
+    names = [f.name() for f in src_fields] if fields is None else list(fields)
+    unknown = [n for n in names if src_fields.lookupField(n) < 0]
+    if unknown:
+        raise QgsProcessingException(tr("Couche « {} » : champ(s) absent(s) : {} (champs "
+                                        "présents : {}).").format(
+            label, ", ".join(unknown), ", ".join(f.name() for f in src_fields)))
+    indices = [src_fields.lookupField(n) for n in names]
+    request = QgsFeatureRequest()
+    if fields is not None:
+        request.setSubsetOfAttributes(indices)
+    if not has_geom:
+        request.setFlags(QgsFeatureRequest.Flag.NoGeometry)
+
+    check = cancel_check(feedback)
+    ids: list[int] = []
+    wkbs: list[bytes | None] = []
+    values: list[list[Any]] = [[] for _ in indices]
+    for n, feat in enumerate(source.getFeatures(request)):
+        if n % 2000 == 0:
+            check()
+        ids.append(feat.id())
+        attrs = feat.attributes()
+        for col, idx in zip(values, indices, strict=True):
+            col.append(_py_value(attrs[idx]))
+        if has_geom:
+            wkbs.append(_geometry_wkb(feat.geometry()))
+    if require_features and not ids:
+        raise QgsProcessingException(tr(
+            "La couche « {} » ne contient aucune entité (ou aucune entité sélectionnée quand "
+            "« Entités sélectionnées uniquement » est coché).").format(label))
+    index = pd.Index(ids, name="fid", dtype="int64")
+    data = {name: _column(col, src_fields.at(idx).type())
+            for name, col, idx in zip(names, values, indices, strict=True)}
+    frame = pd.DataFrame(data, index=index)
+    if has_geom:
+        frame = gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkbs),
+                                 crs=crs_to_pyproj(source.sourceCrs()))
+    # selected features come in hash order: sort by feature id (the layer's order)
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")
+    return frame
+
+
+def raster_path(layer: Any, label: str) -> str:
+    """Path or GDAL connection string of a raster layer read by GDAL."""
+    if layer is None:
+        raise QgsProcessingException(tr("Raster « {} » introuvable ou illisible.").format(label))
+    if layer.providerType() != "gdal":
+        raise QgsProcessingException(tr(
+            "Le raster « {} » n'est pas un fichier lu par GDAL (fournisseur « {} ») : "
+            "enregistrez-le d'abord en GeoTIFF (clic droit > Exporter).").format(
+            label, layer.providerType()))
+    if not layer.crs().isValid():
+        raise QgsProcessingException(tr(
+            "Le raster « {} » n'a pas de système de coordonnées de référence (SCR) : "
+            "définissez-le (Propriétés > Source) puis relancez.").format(label))
+    return layer.source()
+
+
+# --------------------------------------------------------------------------------------------
+# DataFrame -> QGIS fields and features
+def qgis_field_type(dtype: Any) -> Any:
+    """QVariant type for a pandas dtype (text for anything that is not a number/bool/date)."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(dtype):
+        return QVariant.Type.Bool
+    if pd.api.types.is_integer_dtype(dtype):
+        return QVariant.Type.LongLong
+    if pd.api.types.is_float_dtype(dtype):
+        return QVariant.Type.Double
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return QVariant.Type.DateTime
+    return QVariant.Type.String
+
+
+def frame_fields(frame: pd.DataFrame, rename: dict[str, str] | None = None,
+                 ) -> tuple[QgsFields, list[str]]:
+    """QGIS fields for the non-geometry columns of ``frame`` (renamed), and those columns."""
+    rename = rename or {}
+    geom_name = getattr(frame, "_geometry_column_name", None)
+    columns = [c for c in frame.columns if c != geom_name]
+    fields = QgsFields()
+    for col in columns:
+        fields.append(QgsField(rename.get(str(col), str(col)), qgis_field_type(frame[col].dtype)))
+    return fields, columns
+
+
+def _attr_value(value: Any) -> Any:
+    """A Python value QGIS accepts as an attribute (NaN and NA -> NULL)."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value
+    if isinstance(value, _dt.datetime):
+        return QDateTime(value)
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return None
+        if isinstance(value, pd.Timestamp):
+            return QDateTime(value.to_pydatetime())
+    except ImportError:  # pragma: no cover
+        pass
+    return value
+
+
+def frame_wkb_type(frame: gpd.GeoDataFrame) -> Any:
+    """Multi geometry type of a GeoDataFrame's geometries (NoGeometry for a plain table)."""
+    geom_name = getattr(frame, "_geometry_column_name", None)
+    if geom_name is None or geom_name not in frame.columns:
+        return QgsWkbTypes.Type.NoGeometry
+    kinds = set(frame.geometry.geom_type.dropna().unique())
+    if kinds <= {"Point", "MultiPoint"} and kinds:
+        return QgsWkbTypes.Type.MultiPoint
+    if kinds <= {"LineString", "MultiLineString"} and kinds:
+        return QgsWkbTypes.Type.MultiLineString
+    return QgsWkbTypes.Type.MultiPolygon
+
+
+def write_frame(
+    sink: Any, frame: pd.DataFrame, columns: list[str], feedback: Any = None, *,
+    geometries: dict[int, QgsGeometry] | None = None,
+) -> int:
+    """Write the rows of ``frame`` to ``sink``; return the number of features written.
+
+    Geometries come from ``geometries`` (original QGIS geometries by feature id, the index of
+    ``frame``) when given, else from the frame's geometry column (converted to multi-part);
+    a plain DataFrame gives features without geometry. The sink's fields must come from
+    :func:`frame_fields` with the same ``columns``.
+    """
+    import shapely
+
+    n = len(frame)
+    cols = [[_attr_value(v) for v in frame[c].tolist()] for c in columns]
+    geom_name = getattr(frame, "_geometry_column_name", None)
+    wkbs = None
+    if geometries is None and geom_name is not None and geom_name in frame.columns:
+        geoms = frame.geometry.values
+        collections = frame.geometry.geom_type.to_numpy() == "GeometryCollection"
+        if collections.any():  # keep the parts of the sink's kind (polygons from overlays)
+            keep = {"MultiPolygon": "Polygon", "MultiLineString": "LineString",
+                    "MultiPoint": "Point"}[QgsWkbTypes.displayString(frame_wkb_type(frame))]
+            geoms = geoms.copy()
+            for i in collections.nonzero()[0]:
+                parts = [p for p in shapely.get_parts(geoms[i]) if p.geom_type.endswith(keep)]
+                geoms[i] = shapely.union_all(parts) if parts else None
+        wkbs = shapely.to_wkb(geoms, flavor="iso")
+    index = frame.index.tolist()
+    features = []
+    for i in range(n):
+        feat = QgsFeature()
+        feat.setAttributes([col[i] for col in cols])
+        if geometries is not None:
+            geom = geometries.get(index[i])
+            if geom is not None:
+                feat.setGeometry(geom)
+        elif wkbs is not None and wkbs[i] is not None:
+            geom = QgsGeometry()
+            geom.fromWkb(wkbs[i])
+            geom.convertToMultiType()
+            feat.setGeometry(geom)
+        features.append(feat)
+        if feedback is not None and feedback.isCanceled():
+            break
+    if not sink.addFeatures(features, QgsFeatureSink.Flag.FastInsert):
+        raise QgsProcessingException(tr("Écriture de la couche de sortie impossible : {}").format(
+            getattr(sink, "lastError", lambda: "")()))
+    return len(features)
+
+
+def source_geometries(source: Any, ids: Any | None = None) -> dict[int, QgsGeometry]:
+    """Original geometries of ``source`` by feature id (multi-part), optionally only ``ids``."""
+    request = QgsFeatureRequest()
+    request.setNoAttributes()
+    if ids is not None:
+        request.setFilterFids([int(i) for i in ids])
+    out = {}
+    for feat in source.getFeatures(request):
+        geom = QgsGeometry(feat.geometry())
+        geom.convertToMultiType()
+        out[feat.id()] = geom
+    return out

@@ -1,0 +1,74 @@
+"""Shared parameter builders and checks of the algorithms (French help texts, advanced flags)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import QgsProcessingException, QgsProcessingParameterDefinition
+from qgis.PyQt.QtCore import QCoreApplication
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("qpvgeo", text)
+
+
+def add(alg: Any, param: Any, help_text: str = "", *, advanced: bool = False) -> Any:
+    """Add ``param`` to ``alg`` with its help text (``setHelp`` where QGIS has it)."""
+    if help_text and hasattr(param, "setHelp"):
+        param.setHelp(tr(help_text))
+    if advanced:
+        param.setFlags(param.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+    alg.addParameter(param)
+    return param
+
+
+def field_name(alg: Any, parameters: dict, name: str, context: Any) -> str | None:
+    """The single field chosen for parameter ``name`` (None when left empty)."""
+    values = alg.parameterAsFields(parameters, name, context)
+    return values[0] if values else None
+
+
+def require_text_key(frame: Any, column: str, label: str, width: int | None) -> None:
+    """Refuse a code field stored as numbers, with the QGIS field-calculator fix."""
+    import pandas as pd
+
+    if column in frame.columns and pd.api.types.is_numeric_dtype(frame[column]):
+        expr = (f"lpad(to_string(\"{column}\"), {width}, '0')" if width
+                else f"to_string(\"{column}\")")
+        raise QgsProcessingException(tr(
+            "Couche « {} » : le champ de code « {} » est numérique ; les codes (commune, IRIS, "
+            "QPV) doivent être du texte, sinon les zéros initiaux sont perdus. Créez un champ "
+            "texte avec la calculatrice de champs : {} (ou chargez le fichier avec le "
+            "champ en texte).").format(label, column, expr))
+
+
+def matrix_rows(values: list, ncols: int) -> list[list[str]]:
+    """Split the flat list of a matrix parameter into rows of ``ncols`` stripped strings."""
+    flat = ["" if v is None else str(v).strip() for v in (values or [])]
+    rows = [flat[i:i + ncols] for i in range(0, len(flat), ncols)]
+    return [r for r in rows if any(r)]
+
+
+# usual spellings of the code fields in official files (see DOMAIN.md), by kind
+KEY_CANDIDATES = {
+    "iris": ["code_iris", "dcomiris", "iris_code", "cod_iris"],
+    "qpv": ["code_qpv", "code_qp", "qp2024", "codeqp", "cod_qp"],
+    "commune": ["insee_com", "code_insee", "depcom", "codgeo", "com"],
+}
+
+
+def key_field(alg: Any, parameters: dict, name: str, context: Any, frame: Any, kind: str,
+              label: str) -> str:
+    """The code field chosen for ``name``, else the usual spelling found in ``frame``."""
+    chosen = field_name(alg, parameters, name, context)
+    if chosen:
+        return chosen
+    lower = {str(c).lower(): str(c) for c in frame.columns}
+    for cand in KEY_CANDIDATES[kind]:
+        if cand in lower:
+            return lower[cand]
+    raise QgsProcessingException(tr(
+        "Couche « {} » : aucun champ de code {} trouvé (cherché : {}). Choisissez le champ "
+        "du code dans la boîte de dialogue.").format(
+        label, kind.upper() if kind != "commune" else "commune",
+        ", ".join(KEY_CANDIDATES[kind])))
