@@ -368,3 +368,46 @@ def test_dasymetric_conservation_with_fallback(sx, tx, ty, seed, n_points):
     out = interpolate(src, tgt, extensive=["v"], source_key="code", target_key="code",
                       min_share=0, weights=pts if n_points else None)
     assert out["v"].sum() == pytest.approx(src["v"].sum(), rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line (qpvgeo interpolate)
+# ---------------------------------------------------------------------------------------------
+
+def test_cli_interpolate_csv_with_buildings(tmp_out, capsys):
+    from qpvgeo.cli import main
+
+    iris = make_iris()
+    g = iris[["code_iris", "geometry"]].rename(columns={"code_iris": "CODE_IRIS"})
+    g["NOM_IRIS"], g["TYP_IRIS"] = ["A", "B", "C", "D"], "H"
+    g.to_file(tmp_out / "iris.gpkg")
+    q = make_qpv().rename(columns={"code_qpv": "code_qp"})
+    q["lib_qp"], q["insee_com"] = ["Q1", "Q2"], "62498"
+    q.to_crs(4326).to_file(tmp_out / "qpv.geojson")
+    table = pd.DataFrame(iris.drop(columns="geometry")).rename(columns={"code_iris": "IRIS"})
+    table.insert(1, "COM", "62498")
+    table.astype(str).replace("nan", "s").to_csv(tmp_out / "base.csv", sep=";", index=False)
+    b = BUILDINGS.rename(columns={"nb_logts": "NB_LOGTS"})
+    b["ID"], b["USAGE1"], b["NB_ETAGES"], b["HAUTEUR"] = [f"B{i}" for i in range(5)], "R", 2, 6.
+    b.to_file(tmp_out / "bati.gpkg")
+    rc = main(["interpolate", "--iris", str(tmp_out / "iris.gpkg"), "--qpv",
+               str(tmp_out / "qpv.geojson"), "--table", str(tmp_out / "base.csv"),
+               "--comptages", "P20_POP", "--taux", "taux_chomage=P20_CHOM1564/P20_ACT1564",
+               "--non-interpolables", "DISP_MED20", "--batiments", str(tmp_out / "bati.gpkg"),
+               "-o", str(tmp_out / "est.csv")])
+    assert rc == 0
+    assert "1 estimation(s) à partir des IRIS" in capsys.readouterr().out
+    est = pd.read_csv(tmp_out / "est.csv", sep=";", encoding="utf-8-sig").set_index("code_qpv")
+    assert est.loc[Q1, "P20_POP"] == pytest.approx(20 / 50 * 1000 + 10 / 50 * 2000, rel=1e-6)
+    assert est.loc[Q1, "method"] == "dasymetric:nb_logts"
+    assert np.isnan(est.loc[Q2, "taux_chomage"])  # secret "s" in C stays missing
+    assert est.loc[Q2, "taux_chomage_missing_reason"] == "secret_ou_manquant"
+
+
+def test_cli_interpolate_bad_ratio(tmp_out, capsys):
+    from qpvgeo.cli import main
+
+    rc = main(["interpolate", "--iris", "i.gpkg", "--qpv", "q.gpkg", "--table", "t.csv",
+               "--taux", "taux_chomage=P20_CHOM1564", "-o", str(tmp_out / "x.csv")])
+    assert rc == 2
+    assert "nom=NUMERATEUR/DENOMINATEUR" in capsys.readouterr().err

@@ -322,3 +322,74 @@ def test_keep_geometry_returns_pieces():
 
 def test_default_threshold_documented_value():
     assert DEFAULT_MIN_SHARE == 0.01
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line (qpvgeo overlay)
+# ---------------------------------------------------------------------------------------------
+
+def _write_inputs(folder):
+    iris = make_iris()[["code_iris", "nom_iris", "geometry"]].rename(
+        columns={"code_iris": "CODE_IRIS", "nom_iris": "NOM_IRIS"})
+    iris["TYP_IRIS"] = "H"
+    iris.to_crs(4326).to_file(folder / "iris.geojson")
+    qpv = make_qpv().rename(columns={"code_qpv": "code_qp", "nom_qpv": "lib_qp"})
+    qpv["insee_com"] = "62498"
+    qpv.to_file(folder / "qpv.gpkg")
+
+
+def test_cli_overlay_writes_tables(tmp_out, capsys):
+    from qpvgeo.cli import main
+
+    _write_inputs(tmp_out)
+    rc = main(["overlay", "--iris", str(tmp_out / "iris.geojson"), "--qpv",
+               str(tmp_out / "qpv.gpkg"), "-o", str(tmp_out / "corr.csv"),
+               "--concernes", str(tmp_out / "conc.csv")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "3 IRIS concernés par un QPV" in printed
+    corr = pd.read_csv(tmp_out / "corr.csv", sep=";", dtype={"code_iris": str},
+                       encoding="utf-8-sig")
+    assert corr["code_iris"].tolist() == [A, B, C]
+    assert corr["share_of_iris"].tolist() == pytest.approx([0.5, 0.5, 1.0], rel=1e-6)
+    conc = pd.read_csv(tmp_out / "conc.csv", sep=";", encoding="utf-8-sig")
+    assert conc["concerned"].tolist() == [True, True, True, False]
+    # nothing but the two outputs (no temporary file left behind)
+    assert sorted(p.name for p in tmp_out.iterdir()) == [
+        "conc.csv", "corr.csv", "iris.geojson", "qpv.gpkg"]
+
+
+def test_cli_overlay_gpkg_and_errors(tmp_out, capsys):
+    from qpvgeo.cli import main
+
+    _write_inputs(tmp_out)
+    out = tmp_out / "corr.gpkg"
+    assert main(["overlay", "--iris", str(tmp_out / "iris.geojson"), "--qpv",
+                 str(tmp_out / "qpv.gpkg"), "-o", str(out)]) == 0
+    pieces = gpd.read_file(out)
+    assert pieces.crs.to_epsg() == 2154
+    np.testing.assert_allclose(pieces.geometry.area, pieces["area_m2"], rtol=1e-6)
+    capsys.readouterr()
+    assert main(["overlay", "--iris", str(tmp_out / "iris.geojson"), "-o",
+                 str(tmp_out / "x.csv")]) == 2
+    assert "donnez --iris et --qpv" in capsys.readouterr().err
+    assert main(["overlay", "--iris", str(tmp_out / "iris.geojson"), "--qpv",
+                 str(tmp_out / "qpv.gpkg"), "-o", str(tmp_out / "x.xlsx")]) == 2
+    assert not (tmp_out / "x.xlsx").exists()
+
+
+def test_cli_crosswalk(tmp_out, capsys):
+    from qpvgeo.cli import main
+
+    old = gpd.GeoDataFrame({"code_qp": ["QP062001", "QP062002"], "lib_qp": ["a", "b"],
+                            "insee_com": ["62498", "62498"]},
+                           geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs=2154)
+    new = gpd.GeoDataFrame({"code_qp": ["QN06201M"], "lib_qp": ["n"], "insee_com": ["62498"]},
+                           geometry=[box(50, 0, 200, 100)], crs=2154)
+    old.to_file(tmp_out / "qp2015.gpkg")
+    new.to_file(tmp_out / "qp2024.gpkg")
+    assert main(["overlay", "--ancien", str(tmp_out / "qp2015.gpkg"), "--nouveau",
+                 str(tmp_out / "qp2024.gpkg"), "-o", str(tmp_out / "passage.csv")]) == 0
+    t = pd.read_csv(tmp_out / "passage.csv", sep=";", encoding="utf-8-sig")
+    assert t["allocation"].tolist() == pytest.approx([0.5, 1.0])
+    assert "2 zones anciennes → 1 nouvelles" in capsys.readouterr().out
