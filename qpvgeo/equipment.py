@@ -715,7 +715,8 @@ def attach_attributes(
     -------
     geopandas.GeoDataFrame
         A copy of ``points`` with the attributes (missing where no key matched), index kept.
-        Points without a match are reported with a :class:`~qpvgeo.errors.DataQualityWarning`.
+        Points with a key but no match are reported with a
+        :class:`~qpvgeo.errors.DataQualityWarning`; points without a key are left aside.
 
     Raises
     ------
@@ -729,15 +730,16 @@ def attach_attributes(
     v.check_unique(table, right, name=name or "table")
     cols = [c for c in (columns or table.columns) if c != right]
     lookup = table.assign(_key=table[right].astype(str).str.strip()).set_index("_key")[cols]
-    keys = points[left].astype(str).str.strip()
+    has_key = points[left].notna()
+    keys = points[left].astype(str).str.strip().where(has_key, None)
     out = points.copy()
     for c in cols:
         out[c] = keys.map(lookup[c]).to_numpy()
-    unmatched = int((~keys.isin(lookup.index)).sum())
+    unmatched = int((has_key & ~keys.isin(lookup.index)).sum())
     if unmatched:
-        warnings.warn(f"{v.layer_name(name)}: {unmatched} of {len(points)} points have no "
-                      f"matching {right} in the attribute table; their attributes are missing",
-                      DataQualityWarning, stacklevel=2)
+        warnings.warn(f"{v.layer_name(name)}: {unmatched} of {int(has_key.sum())} points with a "
+                      f"{left} have no match in the attribute table; their attributes are "
+                      "missing", DataQualityWarning, stacklevel=2)
     return out
 
 
