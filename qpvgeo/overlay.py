@@ -9,6 +9,7 @@ contain these QPV". This module measures how two polygon layers overlap, in EPSG
 - :func:`concerned_iris` — the "IRIS concernés par un QPV", with a stated, reproducible rule.
 - :func:`crosswalk` — the weight table carrying figures from one vintage of a zoning onto another
   (QPV 2015 ``QP…`` → QPV 2024 ``QN…``, or one IRIS edition onto the next).
+- :func:`compare_with_anct` — check a QPV 2015 → 2024 crosswalk against the ANCT list.
 - :func:`building_weights` — derive a dasymetric weight (dwellings, floor area, footprint) from
   BD TOPO buildings.
 
@@ -63,6 +64,7 @@ from qpvgeo.errors import CodeFormatError, DataQualityWarning, SchemaError
 __all__ = [
     "DEFAULT_MIN_SHARE",
     "building_weights",
+    "compare_with_anct",
     "concerned_iris",
     "crosswalk",
     "iris_qpv_overlap",
@@ -739,6 +741,71 @@ def crosswalk(
     table.attrs["qpvgeo"].update({"old_key": old_key, "new_key": new_key,
                                   "allocate_total": allocate_total})
     return table
+
+
+def compare_with_anct(table: pd.DataFrame, correspondence: pd.DataFrame) -> pd.DataFrame:
+    """Check a QPV 2015 → 2024 crosswalk against the ANCT correspondence list.
+
+    The ANCT publishes, for each 2024 QPV, the 2015 QPV it derives from
+    (``liste-correspondance-qp2024-qp2015.csv``, read by
+    :func:`qpvgeo.io.read_qpv_correspondence`). This lists every (2024, 2015) pair found by
+    geometry, by the ANCT, or both, restricted to the QPV present in ``table``.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`crosswalk` (2015 layer as ``old``, 2024 layer as ``new``).
+    correspondence
+        Output of :func:`qpvgeo.io.read_qpv_correspondence` (``code_qpv_2024``,
+        ``code_qpv_2015``, ``statut``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair, ordered by 2024 then 2015 code, RangeIndex: ``new_code``,
+        ``old_code``, ``in_geometry`` and ``in_anct`` (bool), ``agreement`` (``"les deux"``,
+        ``"géométrie seule"``, ``"ANCT seule"``), ``share_of_old``, ``share_of_new`` and
+        ``allocation`` (from ``table``, missing for ANCT-only pairs), ``statut`` (ANCT).
+        A pair found by geometry only is often a sliver-sized overlap or a neighbour that
+        the ANCT did not consider a predecessor; an ANCT-only pair means the perimeters do not
+        overlap beyond ``min_share`` (check the layers' vintages).
+    """
+    _validate.require_columns(table, ["old_code", "new_code", "share_of_old", "share_of_new",
+                                      "allocation"], name="table",
+                              hint="pass the table returned by qpvgeo.overlay.crosswalk")
+    _validate.require_columns(correspondence, ["code_qpv_2024", "code_qpv_2015"],
+                              name="correspondence",
+                              hint="read the file with qpvgeo.io.read_qpv_correspondence")
+    geo = pd.DataFrame({
+        "new_code": table["new_code"].astype(str).to_numpy(),
+        "old_code": table["old_code"].astype(str).to_numpy(),
+        "share_of_old": table["share_of_old"].to_numpy(dtype=float),
+        "share_of_new": table["share_of_new"].to_numpy(dtype=float),
+        "allocation": table["allocation"].to_numpy(dtype=float),
+    })
+    corr = correspondence.loc[correspondence["code_qpv_2015"].notna()]
+    anct = pd.DataFrame({
+        "new_code": corr["code_qpv_2024"].astype(str).to_numpy(),
+        "old_code": corr["code_qpv_2015"].astype(str).to_numpy(),
+        "statut": (corr["statut"].to_numpy() if "statut" in corr.columns
+                   else np.full(len(corr), None)),
+    }).drop_duplicates(["new_code", "old_code"])
+    relevant = anct["new_code"].isin(set(geo["new_code"])) | anct["old_code"].isin(
+        set(geo["old_code"]))
+    anct = anct.loc[relevant]
+    out = geo.merge(anct, on=["new_code", "old_code"], how="outer", indicator=True)
+    out["in_geometry"] = out["_merge"].isin(["both", "left_only"]).astype(bool)
+    out["in_anct"] = out["_merge"].isin(["both", "right_only"]).astype(bool)
+    labels = {"both": "les deux", "left_only": "géométrie seule", "right_only": "ANCT seule"}
+    out["agreement"] = out["_merge"].astype(str).map(labels).astype(object)
+    out = out.sort_values(["new_code", "old_code"], kind="stable").reset_index(drop=True)
+    cols = ["new_code", "old_code", "in_geometry", "in_anct", "agreement", "share_of_old",
+            "share_of_new", "allocation", "statut"]
+    result = pd.DataFrame(out[cols])
+    result.attrs["qpvgeo"] = {"source": None, "vintage": "2015/2024",
+                              "method": "comparaison table de passage géométrique / liste ANCT",
+                              "units": {"share_*": "share 0–1"}}
+    return result
 
 
 def _method_label(weight_label: str | None) -> str:

@@ -388,8 +388,42 @@ def test_cli_crosswalk(tmp_out, capsys):
                            geometry=[box(50, 0, 200, 100)], crs=2154)
     old.to_file(tmp_out / "qp2015.gpkg")
     new.to_file(tmp_out / "qp2024.gpkg")
+    (tmp_out / "anct.csv").write_text(
+        "QP2024;Label_QP2024;Statut;QP2015_1;Label_QP2015_1\nQN06201M;n;Modifié;QP062002;b\n",
+        encoding="utf-8")
     assert main(["overlay", "--ancien", str(tmp_out / "qp2015.gpkg"), "--nouveau",
-                 str(tmp_out / "qp2024.gpkg"), "-o", str(tmp_out / "passage.csv")]) == 0
+                 str(tmp_out / "qp2024.gpkg"), "-o", str(tmp_out / "passage.csv"),
+                 "--correspondance-anct", str(tmp_out / "anct.csv")]) == 0
     t = pd.read_csv(tmp_out / "passage.csv", sep=";", encoding="utf-8-sig")
     assert t["allocation"].tolist() == pytest.approx([0.5, 1.0])
-    assert "2 zones anciennes → 1 nouvelles" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2 zones anciennes → 1 nouvelles" in printed
+    assert "1 les deux, 1 géométrie seule, 0 ANCT seule" in printed
+    check = pd.read_csv(tmp_out / "passage_anct.csv", sep=";", encoding="utf-8-sig")
+    assert check["agreement"].tolist() == ["géométrie seule", "les deux"]
+
+
+def test_compare_crosswalk_with_anct_list(tmp_path):
+    from qpvgeo.io import read_qpv_correspondence
+    from qpvgeo.overlay import compare_with_anct
+
+    old = gpd.GeoDataFrame({"code_qpv": ["QP062001", "QP062002", "QP062003"]},
+                           geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100),
+                                     box(0, 500, 100, 600)], crs=2154)
+    new = gpd.GeoDataFrame({"code_qpv": ["QN06201M", "QN06202M"]},
+                           geometry=[box(50, 0, 200, 100), box(0, 0, 50, 100)], crs=2154)
+    # ANCT: QN06201M ← QP062002 and QP062003 (far away: perimeters changed); QN06202M ← QP062001
+    (tmp_path / "corr.csv").write_text(
+        "QP2024;Label_QP2024;Statut;QP2015_1;Label_QP2015_1;QP2015_2;Label_QP2015_2\n"
+        "QN06201M;Nouveau 1;Modifié;QP062002;b;QP062003;c\n"
+        "QN06202M;Nouveau 2;Modifié;QP062001;a;;\n", encoding="utf-8")
+    corr = read_qpv_correspondence(tmp_path / "corr.csv")
+    out = compare_with_anct(crosswalk(old, new), corr)
+    got = {(r.new_code, r.old_code): r.agreement for r in out.itertuples()}
+    assert got == {("QN06201M", "QP062001"): "géométrie seule",
+                   ("QN06201M", "QP062002"): "les deux",
+                   ("QN06201M", "QP062003"): "ANCT seule",
+                   ("QN06202M", "QP062001"): "les deux"}
+    only_anct = out[out["agreement"] == "ANCT seule"].iloc[0]
+    assert np.isnan(only_anct["allocation"])
+    assert out.loc[out["old_code"] == "QP062002", "allocation"].iloc[0] == pytest.approx(1.0)

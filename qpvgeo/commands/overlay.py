@@ -129,6 +129,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "intersection inférieure à ce seuil pour les deux zones est écartée")
     parser.add_argument("--part-min-en-qpv", type=float, default=0.0, metavar="PART",
                         help="IRIS concernés : part minimale de l'IRIS en QPV (défaut 0)")
+    parser.add_argument("--correspondance-anct", metavar="FICHIER",
+                        help="table de passage QPV : comparer avec la liste ANCT "
+                        "(liste-correspondance-qp2024-qp2015.csv) ; écrit <sortie>_anct.csv")
     parser.add_argument("--allocation-totale", action="store_true",
                         help="table de passage : répartir la totalité de chaque zone ancienne "
                         "entre les zones nouvelles qu'elle touche")
@@ -166,6 +169,16 @@ def run(args: argparse.Namespace) -> int:
               f"anciennes → {table['new_code'].nunique()} nouvelles), méthode "
               f"{table['method'].iloc[0] if len(table) else 'area'}.")
         print(f"Écrit : {path}")
+        if args.correspondance_anct:
+            from qpvgeo.overlay import compare_with_anct
+
+            check = compare_with_anct(table, io.read_qpv_correspondence(args.correspondance_anct))
+            cpath = write_table(check, path.with_name(f"{path.stem}_anct.csv"))
+            counts = check["agreement"].value_counts()
+            print("Comparaison avec la liste ANCT : "
+                  + ", ".join(f"{counts.get(k, 0)} {k}" for k in
+                              ("les deux", "géométrie seule", "ANCT seule"))
+                  + f". Écrit : {cpath}")
         note = illustrative_note(old, new, weights)
     else:
         iris, qpv = io.read_iris(args.iris), io.read_qpv(args.qpv)
