@@ -541,7 +541,7 @@ def _row_sources(table: pd.DataFrame, source: str | None) -> pd.Series:
     if col is not None:
         return table[col].astype(object).where(table[col].notna(), "")
     attrs = table.attrs.get("qpvgeo", {}) if isinstance(table.attrs, dict) else {}
-    return pd.Series(str(attrs.get("source", "")), index=table.index, dtype=object)
+    return pd.Series(str(attrs.get("source") or ""), index=table.index, dtype=object)
 
 
 def _source_text(ind: Indicator, file_source: str) -> str:
@@ -972,10 +972,13 @@ def territory_indicators(
     if unit_tables:
         rows = []
         srcs = []
+        candidates = (CATALOGUE if indicators is None
+                      else [get_indicator(i) for i in indicators])
+        non_additive = _non_additive_names(candidates, vintage)
         for t in unit_tables:
             _validate.check_not_empty(t, name="territory units")
             n_units = max(n_units, len(t))
-            rows.append(_sum_units(t))
+            rows.append(_sum_units(t, non_additive))
             srcs.append(str(_row_sources(t, None).iloc[0]) if len(t) else "")
         summed = pd.concat(rows, axis=1)
         summed.index = pd.Index([name])
@@ -1017,11 +1020,32 @@ def territory_indicators(
     return result
 
 
-def _sum_units(t: pd.DataFrame) -> pd.DataFrame:
-    """One-row sum of the numeric variables of ``t``; a column with a missing value is NaN."""
+_NON_ADDITIVE_PATTERN = re.compile(r"^(DISP|DEC)_", re.IGNORECASE)
+"""Filosofi variables (medians, deciles, rates): never summed over units."""
+
+
+def _non_additive_names(inds: Iterable[Indicator], vintage: Any) -> set[str]:
+    """Lower-case names of the published values (medians, rates) of ``inds``."""
+    names: set[str] = set()
+    for i in inds:
+        v = _vintage_for(i, vintage, required=False)
+        if v is None or not i.value:
+            continue
+        expr = i.variables(v)["value"] or ""
+        names |= {t.strip().lower() for alt in expr.split("|") for t in alt.split("+")}
+    return names
+
+
+def _sum_units(t: pd.DataFrame, non_additive: set[str]) -> pd.DataFrame:
+    """One-row sum of the additive numeric variables of ``t``; a column with a gap is NaN.
+
+    Published values (medians, rates: ``non_additive`` and Filosofi ``DISP_*``/``DEC_*``) are
+    left out: they cannot be summed, only replaced by the territory's official figure.
+    """
     num_cols = [c for c in t.columns if pd.api.types.is_numeric_dtype(t[c])
                 and not pd.api.types.is_bool_dtype(t[c])
-                and str(c).lower() not in {"geometry"}]
+                and str(c).lower() not in {"geometry", *non_additive}
+                and not _NON_ADDITIVE_PATTERN.match(str(c))]
     sums = {}
     incomplete = []
     for c in num_cols:
@@ -1205,12 +1229,12 @@ _LEVEL_ALIASES = {
 }
 
 _REFERENCE_SPEC = {
-    "level": ["niveau", "echelle"],
-    "name": ["nom", "libelle", "territoire"],
-    "indicator": ["indicateur"],
-    "value": ["valeur"],
-    "vintage": ["millesime", "annee", "year"],
-    "source": [],
+    "level": ["level", "niveau", "echelle"],
+    "name": ["name", "nom", "libelle", "territoire"],
+    "indicator": ["indicator", "indicateur"],
+    "value": ["value", "valeur"],
+    "vintage": ["vintage", "millesime", "annee", "year"],
+    "source": ["source"],
 }
 
 
@@ -1653,12 +1677,12 @@ def _mode_int(s: pd.Series) -> int | None:
 # Gap evolution
 # ---------------------------------------------------------------------------------------------
 
-_CW_FROM = ("code_from", "from", "code_old", "old", "code_qpv_2015", "qp2015", "code_qp2015",
-            "source_code")
-_CW_TO = ("code_to", "to", "code_new", "new", "code_qpv_2024", "qp2024", "code_qp2024",
-          "target_code")
-_CW_WEIGHT = ("weight", "weight_from", "share_of_old", "share_from", "poids")
-_CW_COVER = ("weight_to", "share_of_new", "coverage", "share_to")
+_CW_FROM = ("old_code", "code_from", "from", "code_old", "old", "code_qpv_2015", "qp2015",
+            "code_qp2015", "source_code")
+_CW_TO = ("new_code", "code_to", "to", "code_new", "new", "code_qpv_2024", "qp2024",
+          "code_qp2024", "target_code")
+_CW_WEIGHT = ("allocation", "weight_from", "weight", "share_of_old", "share_from", "poids")
+_CW_COVER = ("weight_share_of_new", "share_of_new", "weight_to", "coverage", "share_to")
 
 
 def _transfer(
@@ -1686,7 +1710,8 @@ def _transfer(
         olds = grp[c_from].astype(object).tolist()
         ww = pd.to_numeric(grp[c_w], errors="coerce").to_numpy(dtype=float)
         known = [o in src.index for o in olds]
-        rec: dict[str, Any] = {"code": code_to, "codes_t0": ";".join(map(str, olds))}
+        rec: dict[str, Any] = {"code": code_to, "codes_t0": ";".join(map(str, olds)),
+                               "reason": ""}
         if not all(known):
             rec.update(value=np.nan, num=np.nan, den=np.nan, reason="zone(s) t0 absente(s) : "
                        + ", ".join(o for o, kn in zip(olds, known, strict=True) if not kn))
@@ -1815,8 +1840,10 @@ def gap_evolution(
     * quadrant: situation × gap trend, e.g. ``"dégradation, écart accru"``.
 
     When the zones differ between dates (2015 ``QP…`` codes at t0, 2024 ``QN…`` at t1), pass
-    a ``crosswalk`` (one row per pair of overlapping zones: t0 code, t1 code, weight = share
-    0–1 of the t0 zone's population lying in the t1 zone). Counts, numerators and
+    a ``crosswalk``: the table of :func:`qpvgeo.overlay.crosswalk` (``old_code``, ``new_code``,
+    ``allocation`` = share 0–1 of the t0 zone's counts carried to the t1 zone,
+    ``weight_share_of_new``/``share_of_new`` = share of the t1 zone coming from the t0 zone),
+    or any table with those roles named in ``crosswalk_columns``. Counts, numerators and
     denominators are carried with the weights and ratios re-formed (an estimate, marked);
     non-additive values (medians) are carried only when one t0 zone covers at least
     ``dominant_share`` of the t1 zone, else missing with the reason.
@@ -1839,8 +1866,10 @@ def gap_evolution(
     name_col
         Name column of ``t1``.
     crosswalk, crosswalk_columns
-        Correspondence table and its column names (``from``, ``to``, ``weight``, optional
-        ``cover``: share of the t1 zone covered by the t0 zone).
+        Correspondence table and, when its columns are not those of
+        :func:`qpvgeo.overlay.crosswalk`, the names of its roles: ``{"from": old code, "to":
+        new code, "weight": share of the old zone carried, "cover": share of the new zone
+        coming from the old one (optional)}``.
     measure
         Gap measure used for the trend and the quadrant.
     tolerance
