@@ -59,6 +59,7 @@ from qpvgeo.overlay import (
     DEFAULT_MIN_SHARE,
     _allocation_shares,
     _as_str_list,
+    _key_kind,
     _method_label,
     _overlap,
 )
@@ -137,7 +138,8 @@ def _source_values(
             raise SchemaError(_validate.missing_message(
                 "values", [source_key], values.columns,
                 f"the values table must hold the source codes in column {source_key}"))
-        _validate.check_string_key(table, source_key, "iris", name="values")
+        _validate.check_string_key(table, source_key, _key_kind(source_key, "iris"),
+                                   name="values")
         _validate.check_unique(table, source_key, name="values")
         missing_here = [c for c in columns if c not in table.columns and c in source.columns]
         if missing_here:
@@ -378,7 +380,8 @@ def interpolate(
                           f"{type(source).__name__}")
     report(progress, 0.0, "lecture des variables")
     if source_key in source.columns:
-        _validate.check_string_key(source, source_key, "iris", name="source")
+        _validate.check_string_key(source, source_key, _key_kind(source_key, "iris"),
+                                   name="source")
     vals = _source_values(source, values, source_key, [*counts, *inten])
 
     ov = _overlap(source, target, source_key=source_key, target_key=target_key,
@@ -474,7 +477,7 @@ def apply_crosswalk(
     else:
         raise SchemaError(_validate.missing_message(
             "values", [key], values.columns, "pass key= the column holding the old codes"))
-    _validate.check_string_key(vtable, key, "qpv", name="values")
+    _validate.check_string_key(vtable, key, _key_kind(key, "qpv"), name="values")
     _validate.check_unique(vtable, key, name="values")
     vals = _numeric_values(vtable, [*counts, *inten], name="values")
     vals.index = pd.Index(vtable[key].astype(str).to_numpy(), name=key)
