@@ -96,12 +96,13 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "npnru": [],
     "detail_batiments_m": 300.0,
     "carreau_batiments_m": 250.0,
-    "seuil_iris_concerne": 0.1,
+    "seuil_iris_concerne": 0.0,
     "classes_carte": 5,
 }
 """Options (``[options]``): map indicator, heat-loss scheme, walking time (minutes) and speed
 (km/h), NPNRU QPV codes, buffer (m) around QPV where buildings are drawn one by one, grid cell
-size (m) used to aggregate buildings elsewhere, share threshold of an IRIS "concerné par un QPV",
+size (m) used to aggregate buildings elsewhere, minimum share (0–1) of an IRIS lying in QPV for
+it to be "concerné par un QPV" (besides the sliver rule of qpvgeo.overlay.concerned_iris),
 number of map classes."""
 
 _SECTIONS = {"territoire", "fichiers", "millesimes", "options"}
@@ -424,7 +425,7 @@ vitesse_marche_kmh = 4.5          # vitesse de marche (km/h)
 npnru = ["QN06225M"]              # QPV retenus au titre du NPNRU (mis en évidence)
 detail_batiments_m = 300.0        # bâtiments dessinés un à un dans les QPV + cette marge (m)
 carreau_batiments_m = 250.0       # ailleurs, bâtiments agrégés en carreaux de ce côté (m)
-seuil_iris_concerne = 0.1         # part minimale de l'IRIS ou du QPV pour un « IRIS concerné »
+seuil_iris_concerne = 0.0         # part minimale de l'IRIS située en QPV pour un « IRIS concerné »
 classes_carte = 5                 # nombre de classes de la carte des QPV
 """
 """Commented French template written by ``qpvgeo init-config``."""

@@ -309,7 +309,11 @@ _READY_JS = """
 
 def _classes_for(values: pd.Series, k: int, scheme: str) -> tuple[np.ndarray, list[float]]:
     """Class index of each value (-1 for missing) and the upper bounds of the classes."""
-    import mapclassify
+    import warnings
+
+    with warnings.catch_warnings():  # "Numba not installed": speed only, not a data issue
+        warnings.filterwarnings("ignore", message="Numba not installed")
+        import mapclassify
 
     v = pd.to_numeric(values, errors="coerce").astype(float)
     valid = v.notna().to_numpy()
