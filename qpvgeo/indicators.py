@@ -193,9 +193,18 @@ class Indicator:
         """French wording of the dataset (``DATASETS[dataset]`` or the dataset key)."""
         return DATASETS.get(self.dataset, self.dataset)
 
-    def variables(self, vintage: int) -> dict[str, str | None]:
+    @property
+    def needs_vintage(self) -> bool:
+        """Whether the variable names depend on the vintage (templates with ``{yy}``)."""
+        return any("{yy}" in (t or "") for t in (self.numerator, self.denominator,
+                                                  self.value, self.weight))
+
+    def variables(self, vintage: int | None) -> dict[str, str | None]:
         """Return the templates with ``{yy}`` filled for ``vintage`` (role → expression)."""
-        yy = f"{int(vintage) % 100:02d}"
+        if vintage is None and self.needs_vintage:
+            raise SchemaError(f"indicator {self.key!r}: a vintage is needed to name its "
+                              "variables")
+        yy = f"{int(vintage) % 100:02d}" if vintage is not None else ""
         return {role: (t.replace("{yy}", yy) if t else None)
                 for role, t in (("numerator", self.numerator),
                                 ("denominator", self.denominator),
@@ -250,6 +259,36 @@ CATALOGUE: tuple[Indicator, ...] = (
     Indicator("part_loges_gratuitement", "Part des résidences principales occupées à titre "
               "gratuit", "Logement", "share", "ratio", HIGHER_WORSE, "rp",
               numerator="P{yy}_RP_GRAT", denominator="P{yy}_RP"),
+    # Per-zone tables computed by qpvgeo (housing.social_housing_stock,
+    # thermography.heat_loss_shares, health.health_access): their column names, no {yy}.
+    Indicator("part_logements_sociaux", "Logements sociaux (RPLS) rapportés aux résidences "
+              "principales", "Logement", "share", "ratio", NEUTRAL, "rpls",
+              numerator="rpls_count", denominator="rp_count",
+              note="Logements RPLS (vacants compris) / résidences principales du recensement : "
+                   "peut dépasser 100 % dans une petite zone."),
+    Indicator("part_batiments_deperdition_forte", "Part des bâtiments à déperdition thermique "
+              "forte ou excessive", "Environnement", "share", "ratio", HIGHER_WORSE,
+              "thermographie", numerator="heatloss_strong_count",
+              denominator="buildings_classified",
+              note="Parmi les bâtiments classés ; thermographie relative à une nuit de vol."),
+    Indicator("part_toiture_deperdition_forte", "Part de la surface de toiture à déperdition "
+              "forte ou excessive", "Environnement", "share", "ratio", HIGHER_WORSE,
+              "thermographie", numerator="heatloss_strong_area_m2",
+              denominator="heatloss_classified_area_m2"),
+    Indicator("medecins_generalistes_pour_10000", "Médecins généralistes pour 10 000 habitants",
+              "Santé", "per_10000", "ratio", HIGHER_BETTER, "bpe",
+              numerator="medecin_generaliste_inside_count", denominator="pop", scale=10000.0,
+              note="Équipements situés dans la zone (BPE) ; l'accès à pied est dans le volet "
+                   "santé."),
+    Indicator("dentistes_pour_10000", "Chirurgiens-dentistes pour 10 000 habitants", "Santé",
+              "per_10000", "ratio", HIGHER_BETTER, "bpe",
+              numerator="chirurgien_dentiste_inside_count", denominator="pop", scale=10000.0),
+    Indicator("infirmiers_pour_10000", "Infirmiers pour 10 000 habitants", "Santé",
+              "per_10000", "ratio", HIGHER_BETTER, "bpe",
+              numerator="infirmier_inside_count", denominator="pop", scale=10000.0),
+    Indicator("pharmacies_pour_10000", "Pharmacies pour 10 000 habitants", "Santé",
+              "per_10000", "ratio", HIGHER_BETTER, "bpe",
+              numerator="pharmacie_inside_count", denominator="pop", scale=10000.0),
 )
 """The indicators of the diagnostic, in the order of the portrait table."""
 
@@ -314,7 +353,7 @@ def _indicator_list(
     found = []
     for ind in CATALOGUE:
         v = _vintage_for(ind, vintage, required=False)
-        if v is None:
+        if v is None and ind.needs_vintage:
             continue
         if any(t is not None and _resolvable(ind, t, v) for t in tables):
             found.append(ind)
@@ -366,7 +405,7 @@ def _lower_map(table: pd.DataFrame) -> dict[str, str]:
     return {str(c).lower(): str(c) for c in table.columns}
 
 
-def _resolvable(ind: Indicator, table: pd.DataFrame, vintage: int) -> bool:
+def _resolvable(ind: Indicator, table: pd.DataFrame, vintage: int | None) -> bool:
     exprs = ind.variables(vintage)
     cols = _lower_map(table)
     if ind.kind == "count":
@@ -447,7 +486,7 @@ class _Evaluated:
     variables: list[str]
 
 
-def _evaluate(table: pd.DataFrame, ind: Indicator, vintage: int) -> _Evaluated:
+def _evaluate(table: pd.DataFrame, ind: Indicator, vintage: int | None) -> _Evaluated:
     """Compute one indicator on every row of a table of raw variables (index kept)."""
     exprs = ind.variables(vintage)
     cols = _lower_map(table)
@@ -560,7 +599,7 @@ def compute_indicators(
     origin: str = ORIGIN_COMPUTED,
     source: str | None = None,
     method: str | None = None,
-    is_estimate: bool | pd.Series = False,
+    is_estimate: bool | pd.Series | Literal["auto"] = False,
     name: str | None = None,
 ) -> pd.DataFrame:
     """Compute indicators on every row of a table of official variables.
@@ -585,7 +624,10 @@ def compute_indicators(
     method
         Text prefixed to the computed method (e.g. the interpolation method).
     is_estimate
-        Whether the values are estimates (bool, or one bool per row).
+        Whether the values are estimates: a bool, one bool per row, or ``"auto"``: per
+        indicator and row, true when a variable used has a companion flag column
+        ``<var>_is_estimate`` (or ``<var minus _count>_is_estimate``) set, or the table has an
+        ``is_estimate`` column set.
     name
         File or table name used in error messages.
 
@@ -603,16 +645,18 @@ def compute_indicators(
                           f"{type(table).__name__}")
     inds = _indicator_list(indicators, [table], vintage)
     sources = _row_sources(table, source)
-    est = (is_estimate if isinstance(is_estimate, pd.Series)
-           else pd.Series(bool(is_estimate), index=table.index))
+    est: pd.Series | None = None
+    if isinstance(is_estimate, pd.Series):
+        est = is_estimate.reindex(table.index).fillna(False).astype(bool)
+    elif is_estimate != "auto":
+        est = pd.Series(bool(is_estimate), index=table.index)
     out: dict[str, Any] = {}
     for cand in (*_ID_CANDIDATES, *_NAME_CANDIDATES):
         col = _validate.find_column(table, cand)
         if col is not None and col not in out:
             out[col] = table[col].astype(object)
     for ind in inds:
-        v = _vintage_for(ind, vintage)
-        assert v is not None
+        v = _vintage_for(ind, vintage, required=ind.needs_vintage)
         ev = _evaluate(table, ind, v)
         meth = ev.method if not method else f"{method} ; {ev.method}" if ev.method else method
         has = ev.value.notna()
@@ -625,7 +669,8 @@ def compute_indicators(
         out[f"{ind.key}_vintage"] = pd.Series(v, index=table.index, dtype="Int64")
         out[f"{ind.key}_method"] = pd.Series(meth, index=table.index, dtype=object).where(
             has, "")
-        out[f"{ind.key}_is_estimate"] = est.astype(bool) & has
+        flag = est if est is not None else _estimate_flags(table, ev.variables)
+        out[f"{ind.key}_is_estimate"] = flag.astype(bool) & has
         out[f"{ind.key}_missing_reason"] = ev.reason.astype(object)
     out["is_illustrative"] = sources.astype(str).eq(_validate.ILLUSTRATIVE)
     result = pd.DataFrame(out, index=table.index)
@@ -634,6 +679,21 @@ def compute_indicators(
         "origin": origin, "units": {i.key: i.unit for i in inds},
     }
     return result
+
+
+def _estimate_flags(table: pd.DataFrame, variables: Sequence[str]) -> pd.Series:
+    """OR of the estimate flags that go with ``variables`` (see ``is_estimate="auto"``)."""
+    flag = pd.Series(False, index=table.index)
+    names = ["is_estimate"]
+    for v in variables:
+        names.append(f"{v}_is_estimate")
+        if v.lower().endswith("_count"):
+            names.append(f"{v[:-6]}_is_estimate")
+    for n in dict.fromkeys(names):
+        col = _validate.find_column(table, n)
+        if col is not None:
+            flag |= table[col].astype("boolean").fillna(False).astype(bool)
+    return flag
 
 
 def _vintage_repr(vintage: int | Mapping[str, int] | None) -> Any:
@@ -735,6 +795,7 @@ def zone_indicators(
     *,
     vintage: int | Mapping[str, int],
     official: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
+    computed: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
     estimates: pd.DataFrame | None = None,
     indicators: Iterable[str | Indicator] | None = None,
     key: str | None = None,
@@ -749,11 +810,17 @@ def zone_indicators(
 
     1. ``official``: per-zone tables published by INSEE/ONPV (``read_insee_table(path,
        level="qpv")``), used as they are (origin :data:`ORIGIN_OFFICIAL`);
-    2. ``estimates``: per-zone estimates from IRIS data (``qpvgeo.interpolation``), marked
-       ``is_estimate`` (origin :data:`ORIGIN_ESTIMATE`), used only when ``fill_gaps``.
+    2. ``computed``: per-zone tables computed by qpvgeo from located data
+       (``housing.social_housing_stock``, ``thermography.heat_loss_shares``,
+       ``health.health_access``…; origin :data:`ORIGIN_COMPUTED`), an estimate where a
+       variable used has a companion flag ``<var>_is_estimate`` (``rp_count`` →
+       ``rp_is_estimate``, ``pop`` → ``pop_is_estimate``) set;
+    3. ``estimates``: per-zone estimates from IRIS data (``qpvgeo.interpolation``), marked
+       ``is_estimate`` (origin :data:`ORIGIN_ESTIMATE`); used where the official value is
+       missing only when ``fill_gaps``.
 
     Numerator and denominator of one figure always come from the same table. A zone absent
-    from both, or whose value is secret in both, keeps a missing value with the reason.
+    from every table, or whose value is secret in all, keeps a missing value with the reasons.
 
     Parameters
     ----------
@@ -761,15 +828,17 @@ def zone_indicators(
         The zones (QPV layer or table): one row per zone with its code (``code_qpv``) and name
         (``nom_qpv``). A GeoDataFrame keeps its geometry in the result.
     vintage
-        Year or mapping by dataset/indicator (see :func:`compute_indicators`).
+        Year or mapping by dataset/indicator (see :func:`compute_indicators`), e.g.
+        ``{"rp": 2020, "filosofi": 2020, "rpls": 2021, "bpe": 2023, "thermographie": 2022}``.
     official
         One or several official per-zone tables keyed by the same code column.
+    computed
+        One or several per-zone tables keyed by the code column or indexed like ``zones``.
     estimates
         Per-zone estimated variables, keyed by the code column or indexed like ``zones``; its
         ``method`` column (if any) is quoted in ``*_method``.
     indicators
-        Keys or records; default every catalogue indicator found in ``official`` or
-        ``estimates``.
+        Keys or records; default every catalogue indicator found in the tables.
     key, name_col
         Code and name columns of ``zones`` (default: the first of ``code_qpv``, ``code_iris``,
         ``insee_com`` … and ``nom_qpv``, ``nom_iris`` …).
@@ -790,8 +859,11 @@ def zone_indicators(
     SchemaError, CodeFormatError, DuplicateKeyError
         Missing key column, numeric codes, duplicated zone codes.
     """
-    if official is None and estimates is None:
-        raise SchemaError("zone_indicators needs official=... and/or estimates=... tables")
+    official_tables = _as_list(official)
+    computed_tables = _as_list(computed)
+    if not official_tables and not computed_tables and estimates is None:
+        raise SchemaError("zone_indicators needs official=..., computed=... and/or "
+                          "estimates=... tables")
     key = _detect_column(zones, key, _ID_CANDIDATES, "key", "zones")
     assert key is not None
     name_col = _detect_column(zones, name_col, _NAME_CANDIDATES, "name_col", "zones",
@@ -799,76 +871,70 @@ def zone_indicators(
     _validate.check_string_key(zones, key, _code_kind(key), name="zones")
     _validate.check_unique(zones, key, name="zones")
     codes = zones[key].astype(object)
-
-    official_tables: list[pd.DataFrame] = []
-    if official is not None:
-        official_tables = [official] if isinstance(official, pd.DataFrame) else list(official)
-    tables_for_default: list[pd.DataFrame | None] = [*official_tables, estimates]
-    inds = _indicator_list(indicators, tables_for_default, vintage)
-
+    inds = _indicator_list(indicators, [*official_tables, *computed_tables, estimates],
+                           vintage)
     attrs: dict[str, Any] = {"key": key, "name_col": name_col, "vintage":
                              _vintage_repr(vintage), "indicators": [i.key for i in inds]}
-    off_vals: pd.DataFrame | None = None
-    present_off = pd.Series(False, index=zones.index)
+
+    # layers in priority order: (word for reasons, wide values, zone present, absent reason)
+    layers: list[tuple[str, pd.DataFrame, pd.Series, str]] = []
     if official_tables:
         names = [f"official table {i + 1}" for i in range(len(official_tables))]
         merged, _ = _merge_official(official_tables, key, names)
-        present_off = codes.isin(merged.index)
+        present = codes.isin(merged.index)
         aligned = merged.reindex(pd.Index(codes.to_numpy(), dtype=object))
         aligned.index = zones.index
         aligned["source"] = aligned["source"].astype(object).where(aligned["source"].notna(),
                                                                    "")
-        off_vals = compute_indicators(aligned, vintage=vintage, indicators=inds,
-                                      origin=ORIGIN_OFFICIAL, name="official")
-        attrs["zones_missing_from_official"] = codes[~present_off].tolist()
+        layers.append(("officiel", compute_indicators(
+            aligned, vintage=vintage, indicators=inds, origin=ORIGIN_OFFICIAL,
+            name="official"), present, "zone absente des tableaux officiels"))
+        attrs["zones_missing_from_official"] = codes[~present].tolist()
         attrs["official_zones_not_in_zones"] = sorted(set(merged.index) - set(codes))
-
-    est_vals: pd.DataFrame | None = None
-    present_est = pd.Series(False, index=zones.index)
-    if estimates is not None:
-        est_aligned, present_est = _align_estimates(estimates, zones, key, codes)
-        meth_col = _validate.find_column(est_aligned, "method")
+    for i, table in enumerate(computed_tables):
+        aligned, present = _align_table(table, zones, key, codes, f"computed table {i + 1}")
+        layers.append(("calcul", compute_indicators(
+            aligned, vintage=vintage, indicators=inds, origin=ORIGIN_COMPUTED,
+            is_estimate="auto", name=f"computed table {i + 1}"), present,
+            "zone absente du tableau calculé"))
+    if estimates is not None and (fill_gaps or not official_tables):
+        aligned, present = _align_table(estimates, zones, key, codes, "estimates")
+        meth_col = _validate.find_column(aligned, "method")
         est_method = None
         if meth_col is not None:
-            m = est_aligned[meth_col].dropna().astype(str).unique()
+            m = aligned[meth_col].dropna().astype(str).unique()
             est_method = "estimation : " + " / ".join(m) if len(m) else None
-        est_vals = compute_indicators(
-            est_aligned, vintage=vintage, indicators=inds, origin=estimate_origin,
+        layers.append(("estimation", compute_indicators(
+            aligned, vintage=vintage, indicators=inds, origin=estimate_origin,
             source=estimate_source, method=est_method or "estimation à partir des IRIS",
-            is_estimate=True, name="estimates")
-        attrs["zones_missing_from_estimates"] = codes[~present_est].tolist()
+            is_estimate=True, name="estimates"), present, "zone absente des estimations"))
+        attrs["zones_missing_from_estimates"] = codes[~present].tolist()
 
     out: dict[str, Any] = {key: codes}
     if name_col is not None:
         out[name_col] = zones[name_col].astype(object)
     for ind in inds:
-        cols = [ind.key] + [f"{ind.key}_{s}" for s in _SUFFIXES]
-        chosen = None
-        if off_vals is not None:
-            chosen = off_vals[cols].copy()
-            reason_off = off_vals[f"{ind.key}_missing_reason"].where(
-                present_off, "zone absente des tableaux officiels")
-            chosen[f"{ind.key}_missing_reason"] = reason_off
-        if est_vals is not None:
-            e = est_vals[cols].copy()
-            e[f"{ind.key}_missing_reason"] = e[f"{ind.key}_missing_reason"].where(
-                present_est, "zone absente des estimations")
+        k = ind.key
+        cols = [k] + [f"{k}_{s}" for s in _SUFFIXES]
+        chosen: pd.DataFrame | None = None
+        notes = pd.Series("", index=zones.index, dtype=object)
+        for word, vals, present, absent in layers:
+            layer = vals[cols].copy()
+            reason = layer[f"{k}_missing_reason"].where(present, absent).astype(str)
             if chosen is None:
-                chosen = e
-            elif fill_gaps:
-                take = chosen[ind.key].isna() & e[ind.key].notna()
-                note = "officiel : " + chosen[f"{ind.key}_missing_reason"].astype(str)
-                both_missing = chosen[ind.key].isna() & e[ind.key].isna()
+                chosen = layer
+            else:
+                take = chosen[k].isna() & layer[k].notna()
                 for c in cols:
-                    chosen[c] = chosen[c].where(~take, e[c])
-                chosen[f"{ind.key}_method"] = chosen[f"{ind.key}_method"].where(
-                    ~take, e[f"{ind.key}_method"] + " (valeur officielle absente : "
-                    + note.str.removeprefix("officiel : ") + ")")
-                chosen[f"{ind.key}_missing_reason"] = chosen[
-                    f"{ind.key}_missing_reason"].where(
-                    ~both_missing, note + " ; estimation : "
-                    + e[f"{ind.key}_missing_reason"].astype(str))
+                    chosen[c] = chosen[c].where(~take, layer[c])
+                chosen[f"{k}_method"] = chosen[f"{k}_method"].where(
+                    ~take, layer[f"{k}_method"].astype(str) + " (" + notes + ")")
+            notes = notes.where(notes == "", notes + " ; ") + f"{word} : " + reason
         assert chosen is not None
+        chosen[f"{k}_missing_reason"] = notes.where(chosen[k].isna(), "")
+        if len(layers) == 1:
+            chosen[f"{k}_missing_reason"] = layers[0][1][f"{k}_missing_reason"].where(
+                layers[0][2], layers[0][3]).where(chosen[k].isna(), "")
         for c in cols:
             out[c] = chosen[c]
     ill = pd.Series(False, index=zones.index)
@@ -877,8 +943,7 @@ def zone_indicators(
     ill |= pd.Series(_validate.is_illustrative(pd.DataFrame(zones)), index=zones.index)
     out["is_illustrative"] = ill
     result = pd.DataFrame(out, index=zones.index)
-    geom = getattr(zones, "geometry", None) if hasattr(zones, "crs") else None
-    if geom is not None:
+    if hasattr(zones, "crs") and getattr(zones, "geometry", None) is not None:
         import geopandas as gpd
 
         result = gpd.GeoDataFrame(result, geometry=zones.geometry.copy(), crs=zones.crs)
@@ -886,26 +951,33 @@ def zone_indicators(
     return result
 
 
-def _align_estimates(
-    estimates: pd.DataFrame, zones: pd.DataFrame, key: str, codes: pd.Series
+def _as_list(tables: pd.DataFrame | Sequence[pd.DataFrame] | None) -> list[pd.DataFrame]:
+    if tables is None:
+        return []
+    return [tables] if isinstance(tables, pd.DataFrame) else list(tables)
+
+
+def _align_table(
+    table: pd.DataFrame, zones: pd.DataFrame, key: str, codes: pd.Series, what: str
 ) -> tuple[pd.DataFrame, pd.Series]:
-    kcol = _validate.find_column(estimates, key)
+    """Align a per-zone table on ``zones``: by the code column, else by an equal index."""
+    kcol = _validate.find_column(table, key)
     if kcol is not None:
-        _validate.check_string_key(estimates, kcol, _code_kind(key), name="estimates")
-        _validate.check_unique(estimates, kcol, name="estimates")
-        body = pd.DataFrame(estimates).set_index(kcol)
+        _validate.check_string_key(table, kcol, _code_kind(key), name=what)
+        _validate.check_unique(table, kcol, name=what)
+        body = pd.DataFrame(table).set_index(kcol)
         body.index = body.index.astype(object)
         present = codes.isin(body.index)
         aligned = body.reindex(pd.Index(codes.to_numpy(), dtype=object))
         aligned.index = zones.index
         aligned[key] = codes
-    elif estimates.index.equals(zones.index):
-        aligned = pd.DataFrame(estimates).copy()
+    elif table.index.equals(zones.index):
+        aligned = pd.DataFrame(table).copy()
         present = pd.Series(True, index=zones.index)
     else:
         raise SchemaError(_validate.missing_message(
-            "estimates", [key], estimates.columns,
-            f"estimates must carry the zone code column {key} or the index of the zones"))
+            what, [key], table.columns,
+            f"{what} must carry the zone code column {key} or the index of the zones"))
     geom = [c for c in aligned.columns if str(c).lower() == "geometry"]
     return pd.DataFrame(aligned.drop(columns=geom)), present
 
@@ -1029,7 +1101,7 @@ def _non_additive_names(inds: Iterable[Indicator], vintage: Any) -> set[str]:
     names: set[str] = set()
     for i in inds:
         v = _vintage_for(i, vintage, required=False)
-        if v is None or not i.value:
+        if (v is None and i.needs_vintage) or not i.value:
             continue
         expr = i.variables(v)["value"] or ""
         names |= {t.strip().lower() for alt in expr.split("|") for t in alt.split("+")}

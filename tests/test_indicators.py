@@ -252,8 +252,39 @@ def test_zone_indicators_bad_keys(zones, official):
     dup = pd.concat([official, official.iloc[[0]]])
     with pytest.raises(DuplicateKeyError, match="QN06201M"):
         zone_indicators(zones, official=dup, vintage=2020)
-    with pytest.raises(SchemaError, match=r"official=\.\.\. and/or estimates"):
+    with pytest.raises(SchemaError, match=r"computed=\.\.\. and/or estimates"):
         zone_indicators(zones, vintage=2020)
+
+
+def test_zone_indicators_computed_tables_with_estimate_flags(zones, territory):
+    # housing.social_housing_stock-like and health.health_access-like tables, zones' index
+    housing = pd.DataFrame({"rpls_count": [800.0, 1500.0, 0.0],
+                            "rp_count": [1000.0, 2000.0, 0.0],
+                            "rp_is_estimate": [True, True, True]}, index=zones.index)
+    health = pd.DataFrame({"medecin_generaliste_inside_count": [2.0, 0.0, 1.0],
+                           "pop": [1000.0, 2000.0, 500.0], "pop_is_estimate": False},
+                          index=zones.index)
+    v = zone_indicators(zones, computed=[housing, health], vintage={"rpls": 2021, "bpe": 2023})
+    assert v.attrs["qpvgeo"]["indicators"] == ["part_logements_sociaux",
+                                               "medecins_generalistes_pour_10000"]
+    assert v["part_logements_sociaux"].iloc[:2].tolist() == pytest.approx([800 / 1000,
+                                                                           1500 / 2000])
+    assert "dénominateur nul" in v.loc[30, "part_logements_sociaux_missing_reason"]
+    assert v["part_logements_sociaux_is_estimate"].tolist() == [True, True, False]
+    assert v["part_logements_sociaux_origin"].iloc[0] == ind.ORIGIN_COMPUTED
+    assert v["part_logements_sociaux_vintage"].iloc[0] == 2021
+    assert v["medecins_generalistes_pour_10000"].tolist() == pytest.approx(
+        [2 / 1000 * 10000, 0.0, 1 / 500 * 10000])
+    assert not v["medecins_generalistes_pour_10000_is_estimate"].any()
+    terr = territory_indicators(pd.DataFrame({"medecin_generaliste_inside_count": [150.0],
+                                              "pop": [250000.0]}),
+                                vintage={"bpe": 2023}, name="CALL")
+    r = portrait_table(v, terr, indicators=["medecins_generalistes_pour_10000"]).iloc[0]
+    assert r["territory_value"] == pytest.approx(150 / 250000 * 10000)
+    assert r["zones_value"] == pytest.approx((2 + 0 + 1) / (1000 + 2000 + 500) * 10000)
+    assert r["zones_text"] == f"8,6{NBSP}pour 10{THIN}000 hab."
+    # a QPV without any general practitioner: ratio 0, said in words
+    assert r["comparison"] == "De valeur nulle à 3,3 fois plus"
 
 
 def test_zone_indicators_keeps_geometry_and_flags_illustrative(zones, official):
