@@ -70,6 +70,7 @@ __all__ = [
     "format_number",
     "format_value",
     "gap_evolution",
+    "gap_overview",
     "gap_summary",
     "get_indicator",
     "portrait_table",
@@ -306,15 +307,18 @@ def catalogue(indicators: Iterable[Indicator] | None = None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``key``; columns ``label, theme, unit, kind, direction, dataset, numerator,
-        denominator, value, weight, value_scale, scale, note, source_label``.
+        Indexed by the indicator key (index name ``indicator``); columns ``key, label, theme,
+        unit, kind, direction, dataset, numerator, denominator, value, weight, value_scale,
+        scale, note, source_label``.
     """
     rows = []
     for ind in (CATALOGUE if indicators is None else indicators):
         row = asdict(ind)
         row["source_label"] = ind.source_label
         rows.append(row)
-    return pd.DataFrame(rows).set_index("key")
+    table = pd.DataFrame(rows)
+    table.index = pd.Index(table["key"], name="indicator")
+    return table
 
 
 def get_indicator(indicator: str | Indicator) -> Indicator:
@@ -1044,17 +1048,19 @@ def territory_indicators(
     if unit_tables:
         rows = []
         srcs = []
+        unit_counts: list[int] = []
         candidates = (CATALOGUE if indicators is None
                       else [get_indicator(i) for i in indicators])
         non_additive = _non_additive_names(candidates, vintage)
         for t in unit_tables:
             _validate.check_not_empty(t, name="territory units")
             n_units = max(n_units, len(t))
+            unit_counts.append(len(t))
             rows.append(_sum_units(t, non_additive))
             srcs.append(str(_row_sources(t, None).iloc[0]) if len(t) else "")
-        summed = pd.concat(rows, axis=1)
+        secret = [str(r["secret_vars"].iloc[0]) for r in rows]
+        summed = pd.concat([r.drop(columns="secret_vars") for r in rows], axis=1)
         summed.index = pd.Index([name])
-        secret = list(summed.get("secret_vars", pd.Series([""])).astype(str))
         summed = summed.loc[:, ~summed.columns.duplicated()]
         summed["secret_vars"] = ";".join(x for x in secret if x)
         summed["source"] = source or " + ".join(dict.fromkeys(s for s in srcs if s))
@@ -1067,7 +1073,9 @@ def territory_indicators(
     if summed is not None:
         parts.append(compute_indicators(
             summed, vintage=vintage, indicators=inds, origin=ORIGIN_COMPUTED,
-            method=f"somme sur {n_units} unités", name="territory units"))
+            method="somme sur " + " / ".join(map(str, dict.fromkeys(unit_counts)))
+            + " unités" + (" selon la table" if len(set(unit_counts)) > 1 else ""),
+            name="territory units"))
     out: dict[str, Any] = {"code": pd.Series([code], index=[name], dtype=object),
                            "nom": pd.Series([name], index=[name], dtype=object)}
     for ind in inds:
@@ -2171,4 +2179,55 @@ def gap_summary(evolution: pd.DataFrame, *, zone_label: str = "zones") -> pd.Dat
         row["sentence"] = f"Aucun {zone_label} avec des données aux deux dates."
     out = pd.DataFrame([row], index=pd.Index([attrs.get("indicator", "")], name="indicator"))
     out.attrs["qpvgeo"] = dict(attrs)
+    return out
+
+
+def gap_overview(
+    t0: pd.DataFrame,
+    t1: pd.DataFrame,
+    territory_t0: pd.DataFrame,
+    territory_t1: pd.DataFrame,
+    *,
+    indicators: Iterable[str | Indicator] | None = None,
+    zone_label: str = "QPV",
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Run :func:`gap_evolution` and :func:`gap_summary` for several indicators.
+
+    Parameters
+    ----------
+    t0, t1, territory_t0, territory_t1
+        As in :func:`gap_evolution`.
+    indicators
+        Keys or records (default: the catalogue indicators present in the four tables).
+    zone_label
+        Word for the zones in the sentences (``"QPV"``, ``"IRIS"``).
+    **kwargs
+        Passed to :func:`gap_evolution` (``crosswalk``, ``measure``, ``tolerance``…).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per indicator (index ``indicator``): ``label`` then the columns of
+        :func:`gap_summary` and ``caution``. Quadrant count columns absent for an indicator
+        are 0.
+    """
+    if indicators is None:
+        inds = [i for i in CATALOGUE if all(i.key in t.columns for t in
+                                            (t0, t1, territory_t0, territory_t1))]
+    else:
+        inds = [get_indicator(i) for i in indicators]
+    rows = []
+    for i in inds:
+        evo = gap_evolution(t0, t1, territory_t0, territory_t1, i, **kwargs)
+        summary = gap_summary(evo, zone_label=zone_label)
+        summary.insert(0, "label", i.label)
+        summary["caution"] = evo.attrs["qpvgeo"]["caution"]
+        rows.append(summary)
+    if not rows:
+        return pd.DataFrame(columns=["label", "sentence"],
+                            index=pd.Index([], name="indicator"))
+    out = pd.concat(rows)
+    counts = [c for c in out.columns if c.startswith("n_")]
+    out[counts] = out[counts].fillna(0).astype(int)
     return out

@@ -310,6 +310,19 @@ def test_territory_sums_units_and_uses_official_median(territory):
     assert row["taux_pauvrete"] == pytest.approx(0.36)
 
 
+def test_territory_from_several_census_bases():
+    pop = pd.DataFrame({"code_iris": ["624980101", "624980102"], "P20_POP": [600.0, 400.0],
+                        "secret_vars": ["", ""]})
+    act = pd.DataFrame({"code_iris": ["624980101", "624980102"],
+                        "P20_ACTOCC1564": [200.0, np.nan], "P20_POP1564": [400.0, 250.0],
+                        "secret_vars": ["", "P20_ACTOCC1564"]})
+    t = territory_indicators([pop, act], vintage=2020, name="CALL")
+    assert t["population"].iloc[0] == 600 + 400
+    # one IRIS secret: the territory sum is incomplete, so missing, never a partial sum
+    assert np.isnan(t["taux_emploi_1564"].iloc[0])
+    assert "P20_ACTOCC1564" in t["taux_emploi_1564_missing_reason"].iloc[0]
+
+
 def test_territory_median_is_never_summed_and_secret_sum_is_missing():
     units = pd.DataFrame({"P20_POP": [100.0, np.nan], "DISP_MED20": [15000.0, 16000.0],
                           "P20_ACTOCC1564": [10.0, 20.0], "P20_POP1564": [20.0, 40.0]})
@@ -535,6 +548,16 @@ def test_gap_evolution_quadrants_by_hand(evo_inputs):
     assert s["sentence"] == (
         f"L'écart à CALL s'est accru pour 2 des 3 IRIS (67{NBSP}%) et réduit pour 1 ; la "
         "situation s'est dégradée pour 1 et améliorée pour 2 (1 IRIS sans donnée).")
+
+
+def test_gap_overview_several_indicators(evo_inputs):
+    t0, t1, c0, c1 = evo_inputs
+    over = ind.gap_overview(t0, t1, c0, c1, zone_label="IRIS")
+    assert list(over.index) == ["part_sans_diplome"]
+    r = over.iloc[0]
+    assert r["label"].startswith("Part des non-scolarisés")
+    assert (r["n_gap_widened"], r["n_with_data"]) == (2, 3)
+    assert r["caution"] == ""
 
 
 @pytest.mark.parametrize(("direction", "situation"), [
