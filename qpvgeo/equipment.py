@@ -280,9 +280,9 @@ def count_categories(
 
     Returns a DataFrame with ``n_zones`` rows (positions) and one column per level, in order.
     """
-    cat = pd.Categorical(np.asarray(categories, dtype=object)[assignment.point_pos],
-                         categories=list(levels))
-    codes = cat.codes
+    lookup = {lev: i for i, lev in enumerate(levels)}
+    vals = pd.Series(np.asarray(categories, dtype=object)[assignment.point_pos], dtype=object)
+    codes = vals.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
     keep = codes >= 0
     w = (np.ones(len(codes)) if weights is None
          else np.asarray(weights, dtype=float)[assignment.point_pos])

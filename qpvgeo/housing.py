@@ -232,8 +232,8 @@ def financing_group(codes: pd.Series, *, name: str | None = None,
     """
     c = _clean_code(codes)
     table = dict(zip(FINANCING["code"], FINANCING["group"], strict=True))
-    # accept one-digit codes written without the leading zero? No: RPLS codes are 2 digits.
-    out = c.map(lambda x: None if x is None else table.get(x, "inconnu"))
+    out = pd.Series([None if pd.isna(x) else table.get(x, "inconnu") for x in c],
+                    index=c.index, dtype=object)
     unknown = c[(out == "inconnu")]
     if warn and len(unknown):
         shown = ", ".join(map(str, pd.unique(unknown)[:10]))
@@ -259,8 +259,7 @@ def dwelling_size(rooms: pd.Series) -> pd.Series:
 def dpe_class(labels: pd.Series) -> pd.Series:
     """Energy label A–G (upper case); blank or anything else is missing."""
     s = labels.astype(object).where(labels.notna(), "").astype(str).str.strip().str.upper()
-    out = s.where(s.isin(DPE_CLASSES), None)
-    return out.astype(object)
+    return pd.Series(np.where(s.isin(DPE_CLASSES), s, None), index=labels.index, dtype=object)
 
 
 # --------------------------------------------------------------------------------------------
