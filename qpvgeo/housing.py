@@ -259,7 +259,8 @@ def dwelling_size(rooms: pd.Series) -> pd.Series:
 def dpe_class(labels: pd.Series) -> pd.Series:
     """Energy label A–G (upper case); blank or anything else is missing."""
     s = labels.astype(object).where(labels.notna(), "").astype(str).str.strip().str.upper()
-    return pd.Series(np.where(s.isin(DPE_CLASSES), s, None), index=labels.index, dtype=object)
+    vals = [x if x in DPE_CLASSES else None for x in s.tolist()]
+    return pd.Series(vals, index=labels.index, dtype=object)
 
 
 # --------------------------------------------------------------------------------------------
