@@ -748,3 +748,37 @@ def test_read_reference_table_other_faults(tmp_path):
                                             "indicator": ["part_rsa"], "value": ["20,4 %"]}),
                               indicators=[custom])
     assert ok["value"].iloc[0] == pytest.approx(0.204)
+
+
+# ------------------------------------------------------------------------------------------
+# with the readers, on the official-layout fixtures of tests/data
+# ------------------------------------------------------------------------------------------
+
+def test_with_official_layout_files():
+    from pathlib import Path
+
+    from qpvgeo.io import read_insee_table
+
+    data = Path(__file__).parent / "data"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # reader notes secret cells
+        filo = read_insee_table(data / "BASE_TD_FILO_DISP_IRIS_2020_extract_latin1.csv")
+        qpv_t = read_insee_table(data / "qpv_table_bom_trailing.csv", level="qpv")
+    f = compute_indicators(filo, vintage=2020, indicators=["revenu_median", "taux_pauvrete"])
+    assert f["code_iris"].tolist() == ["624980101", "624980102", "624980103", "625100101"]
+    assert f["revenu_median"].tolist()[::2] == [15230.0, 16010.0]
+    assert np.isnan(f["revenu_median"].iloc[1])
+    assert "secret statistique (DISP_MED20)" in f["revenu_median_missing_reason"].iloc[1]
+    # DISP_TP6020 31,2 % and 22,8 %; "ns" stays missing
+    assert f["taux_pauvrete"].iloc[[0, 3]].tolist() == pytest.approx([0.312, 0.228])
+    assert np.isnan(f["taux_pauvrete"].iloc[2])
+    z = pd.DataFrame({"code_qpv": ["QN06224M", "QN06226M", "QN06227M", "QN06228M"],
+                      "nom_qpv": ["Cité 12-14", "Cité 2", "Sellier Cité 4",
+                                  "Calonne – Marichelles – Vent de Bise"]})
+    v = zone_indicators(z, official=qpv_t, vintage=2020)
+    assert v["population"].tolist()[:3] == [4321.5, 1750.0, 2210.0]
+    assert v["revenu_median"].tolist()[:2] == [12340.0, 11980.0]
+    assert np.isnan(v["revenu_median"].iloc[2])
+    assert "DISP_MED20" in v["revenu_median_missing_reason"].iloc[2]
+    assert v["population_missing_reason"].iloc[3] == "zone absente des tableaux officiels"
+    assert v["population_source"].iloc[0].endswith("qpv_table_bom_trailing.csv")
