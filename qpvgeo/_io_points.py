@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ import pandas as pd
 from qpvgeo import _io_codes as c
 from qpvgeo import _io_tables as t
 from qpvgeo import _validate as v
-from qpvgeo.errors import DataQualityWarning, EmptyLayerError
+from qpvgeo._progress import ProgressCallback
+from qpvgeo.errors import CodeFormatError, DataQualityWarning, EmptyLayerError
 
 _GEOLOC_SPEC: dict[str, tuple[str, ...]] = {
     "siret": ("siret",),
@@ -87,11 +88,22 @@ def bpe_iris(df: pd.DataFrame, col: str | None, insee: pd.Series, label: str) ->
     return v.normalize_codes(s, "iris", name=label, column=col)
 
 
-def read_geolocation(path: Path, siret: pd.Series) -> pd.DataFrame:
-    """Geolocation rows aligned on ``siret`` (index of the stock): x, y, epsg, lon, lat, QPV."""
+def read_geolocation(
+    path: Path, siret: pd.Series, *, progress: ProgressCallback | None = None
+) -> pd.DataFrame:
+    """Geolocation rows aligned on ``siret`` (index of the stock): x, y, epsg, lon, lat, QPV.
+
+    The file is read in chunks keeping only the establishments of ``siret``.
+    """
     p = t.check_file(path)
     label = p.name
-    g, _ = t.read_text_table(p, name=label)
+    wanted = set(siret.dropna().astype(str))
+
+    def keep(chunk: pd.DataFrame) -> pd.Series:
+        col = v.find_column(chunk, "siret", required=True, name=label)
+        return chunk[str(col)].str.strip().str.zfill(14).isin(wanted)
+
+    g, _ = t.read_text_table(p, name=label, keep=keep, progress=progress)
     v.check_not_empty(g, name=label, what="row")
     found = t.resolve_columns(g, _GEOLOC_SPEC, name=label, required=["siret", "x", "y"])
     key = c.pad_digits(g[str(found["siret"])], 14, name=label, column=str(found["siret"]),
@@ -113,11 +125,19 @@ def read_geolocation(path: Path, siret: pd.Series) -> pd.DataFrame:
     return aligned
 
 
-def legal_categories(path: Path, siret: pd.Series) -> pd.Series:
+def legal_categories(
+    path: Path, siret: pd.Series, *, progress: ProgressCallback | None = None
+) -> pd.Series:
     """``categorieJuridiqueUniteLegale`` of each establishment, from ``StockUniteLegale``."""
     p = t.check_file(path)
     label = p.name
-    u, _ = t.read_text_table(p, name=label)
+    wanted = set(siret.dropna().astype(str).str[:9])
+
+    def keep(chunk: pd.DataFrame) -> pd.Series:
+        col = v.find_column(chunk, "siren", required=True, name=label)
+        return chunk[str(col)].str.strip().str.zfill(9).isin(wanted)
+
+    u, _ = t.read_text_table(p, name=label, keep=keep, progress=progress)
     found = t.resolve_columns(
         u, {"siren": ("siren",), "cat": ("categorieJuridiqueUniteLegale",)}, name=label,
         required=["siren", "cat"])
@@ -127,3 +147,42 @@ def legal_categories(path: Path, siret: pd.Series) -> pd.Series:
     cats = cats[~cats.index.duplicated()]
     out = cats.reindex(siret.astype(str).str[:9].to_numpy())
     return pd.Series(out.to_numpy(), index=siret.index, dtype=object)
+
+
+def wanted_communes(communes: Iterable[str] | str) -> set[str]:
+    """INSEE codes of a ``communes=`` argument, checked (``62498``, ``2A004``; ``1053`` padded)."""
+    items = [communes] if isinstance(communes, str) else list(communes)
+    out = set()
+    for item in items:
+        code = str(item).strip()
+        code = code.zfill(5) if code.isdigit() else code.upper()
+        if not v.CODE_PATTERNS["commune"][1].match(code):
+            raise CodeFormatError(
+                f"communes=: {item!r} is not an INSEE commune code; give codes such as "
+                "'62498' or '2A004'")
+        out.add(code)
+    if not out:
+        raise CodeFormatError("communes= is empty; give INSEE commune codes or None")
+    return out
+
+
+def commune_filter(
+    communes: Iterable[str] | str | None, spec: Mapping[str, Sequence[str]],
+    columns: Mapping[str, str | None] | None, *, name: str,
+) -> Callable[[pd.DataFrame], pd.Series] | None:
+    """Row filter keeping the communes asked for, on the reader's commune column."""
+    if communes is None:
+        return None
+    wanted = wanted_communes(communes)
+    state: dict[str, str] = {}
+
+    def keep(chunk: pd.DataFrame) -> pd.Series:
+        if "col" not in state:
+            found = t.resolve_columns(chunk, spec, name=name, required=["insee_com"],
+                                      columns=columns)
+            state["col"] = str(found["insee_com"])
+        vals = chunk[state["col"]].astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
+        vals = vals.where(~vals.str.isdigit(), vals.str.zfill(5)).str.upper()
+        return vals.isin(wanted)
+
+    return keep

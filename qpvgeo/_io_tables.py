@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pandas as pd
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from qpvgeo._progress import ProgressCallback, report
 from qpvgeo._validate import LAMBERT93, missing_message
 from qpvgeo.errors import (
     CrsMismatchError,
@@ -94,17 +95,27 @@ def sniff_separator(header: str) -> str:
 
 
 def read_text_table(
-    path: Path, *, name: str, sep: str | None = None, usecols: Sequence[str] | None = None
+    path: Path,
+    *,
+    name: str,
+    sep: str | None = None,
+    keep: Callable[[pd.DataFrame], pd.Series] | None = None,
+    progress: ProgressCallback | None = None,
+    chunksize: int = 200_000,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a delimited text file with every cell as a string (``""`` for empty cells).
 
     Detects the encoding (UTF-8 with or without BOM, else cp1252) and the separator, strips
-    header names, and drops trailing unnamed empty columns (``a;b;;``).
+    header names, and drops trailing unnamed empty columns (``a;b;;``). With ``keep`` (a
+    function of a chunk returning a boolean mask), the file is read ``chunksize`` rows at a
+    time and only kept rows stay in memory: national files (RPLS, BPE, SIRENE) filtered to a
+    territory fit in memory.
 
     Returns
     -------
     (DataFrame, dict)
-        The table (RangeIndex, file order) and ``{"encoding", "sep"}``.
+        The table (index: row number in the file, 0-based) and ``{"encoding", "sep",
+        "rows_read"}``.
     """
     encoding = detect_encoding(path)
     with path.open("r", encoding=encoding, errors="replace") as fh:
@@ -114,14 +125,18 @@ def read_text_table(
     if sep is None:
         sep = sniff_separator(header)
     df = None
+    rows_read = 0
     tried = [encoding, *(e for e in ("cp1252", "latin-1") if e != encoding)]
     last_error: Exception | None = None
+    options: dict[str, Any] = {"sep": sep, "dtype": str, "keep_default_na": False,
+                               "na_filter": False}
     for enc in tried:
         try:
-            df = pd.read_csv(
-                path, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
-                encoding=enc, low_memory=False,
-            )
+            if keep is None and progress is None:
+                df = pd.read_csv(path, encoding=enc, low_memory=False, **options)
+                rows_read = len(df)
+            else:
+                df, rows_read = _read_chunks(path, enc, options, keep, progress, chunksize)
             encoding = enc
             break
         except UnicodeDecodeError as exc:
@@ -143,9 +158,28 @@ def read_text_table(
             and (df[c].astype(str).str.strip() == "").all()]
     if drop:
         df = df.drop(columns=drop)
-    if usecols is not None:
-        df = df[[c for c in df.columns if c in set(usecols)]]
-    return df, {"encoding": encoding, "sep": sep}
+    return df, {"encoding": encoding, "sep": sep, "rows_read": rows_read}
+
+
+def _read_chunks(
+    path: Path, encoding: str, options: dict[str, Any],
+    keep: Callable[[pd.DataFrame], pd.Series] | None, progress: ProgressCallback | None,
+    chunksize: int,
+) -> tuple[pd.DataFrame, int]:
+    size = max(path.stat().st_size, 1)
+    parts: list[pd.DataFrame] = []
+    rows = 0
+    with path.open("rb") as fh:
+        reader = pd.read_csv(fh, encoding=encoding, chunksize=chunksize, **options)
+        for chunk in reader:
+            chunk.columns = [str(c).strip().lstrip("\ufeff") for c in chunk.columns]
+            rows += len(chunk)
+            parts.append(chunk.loc[keep(chunk).to_numpy()] if keep is not None else chunk)
+            report(progress, fh.tell() / size, f"lecture de {path.name} : {rows:,} lignes"
+                   .replace(",", " "))
+    if not parts:
+        raise pd.errors.EmptyDataError("no rows")
+    return pd.concat(parts), rows
 
 
 def is_missing_marker(values: pd.Series) -> pd.Series:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ from qpvgeo import _io_insee as ins
 from qpvgeo import _io_points as pt
 from qpvgeo import _io_tables as t
 from qpvgeo import _validate as v
+from qpvgeo._progress import ProgressCallback, report, scaled
 from qpvgeo.errors import (
     CodeFormatError,
     DataQualityWarning,
@@ -705,14 +706,29 @@ def read_insee_table(
 
 
 def _read_source(
-    path: Path, *, name: str, layer: str | None, crs: Any
+    path: Path, *, name: str, layer: str | None, crs: Any,
+    spec: Mapping[str, Sequence[str]], columns: ColumnMap | None,
+    communes: Iterable[str] | str | None, progress: ProgressCallback | None,
 ) -> tuple[pd.DataFrame, gpd.GeoSeries | None, dict[str, Any]]:
-    """Open a point dataset: a text table (coordinates in columns) or a vector layer."""
+    """Open a point dataset: a text table (coordinates in columns) or a vector layer.
+
+    With ``communes``, only the rows of these INSEE communes are kept (text files are read in
+    chunks, so national files need not fit in memory).
+    """
+    keep = pt.commune_filter(communes, spec, columns, name=name)
     if path.suffix.lower() in _TEXT_SUFFIXES:
-        df, info = t.read_text_table(path, name=name)
+        df, info = t.read_text_table(path, name=name, keep=keep, progress=progress)
+        if communes is not None and len(df) == 0 and info["rows_read"]:
+            raise EmptyLayerError(
+                f"{name}: none of the {info['rows_read']} rows is in the communes given "
+                f"({', '.join(sorted(pt.wanted_communes(communes))[:5])}…); check communes=")
         v.check_not_empty(df, name=name, what="row")
         return df, None, info
     gdf = _open_layer(path, layer=layer, crs=crs, name=name, geom_kind="point")
+    if keep is not None:
+        gdf = gdf.loc[keep(pd.DataFrame(gdf.drop(columns="geometry"))).to_numpy()]
+        v.check_not_empty(gdf, name=name, what="point in the communes given")
+    report(progress, 1.0, f"{name} lu")
     return pd.DataFrame(gdf.drop(columns="geometry")), gdf.geometry, {"encoding": None}
 
 
@@ -735,6 +751,8 @@ def read_bpe(
     layer: str | None = None,
     crs: Any = None,
     columns: ColumnMap | None = None,
+    communes: Iterable[str] | str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> gpd.GeoDataFrame:
     """Read BPE equipment points (INSEE Base permanente des équipements) in Lambert-93.
 
@@ -749,6 +767,19 @@ def read_bpe(
     Health ``TYPEQU`` codes change between vintages (D201 vs D265 for GPs): read the
     nomenclature of the file's vintage.
 
+    Parameters
+    ----------
+    path
+        BPE CSV (``;``) or vector layer.
+    layer, crs, columns
+        See :func:`read_layer`; ``crs`` is the CRS of X/Y for rows without an ``EPSG`` value.
+    communes
+        INSEE codes of the communes to keep (e.g. the 36 of the CALL). Text files are then read
+        in chunks of 200 000 rows and only these rows stay in memory, so national files can be
+        read directly.
+    progress
+        Callback ``(fraction 0–1, message in French)`` called while reading.
+
     Returns
     -------
     geopandas.GeoDataFrame
@@ -760,7 +791,8 @@ def read_bpe(
     """
     p = t.check_file(path)
     label = p.name
-    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs)
+    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs, spec=_BPE_SPEC,
+                                  columns=columns, communes=communes, progress=progress)
     required = ["typequ", "insee_com"]
     found = t.resolve_columns(df, _BPE_SPEC, name=label, required=required, columns=columns)
     if geom is None and not ((found["x"] and found["y"]) or (found["lon"] and found["lat"])):
@@ -808,6 +840,8 @@ def read_rpls(
     layer: str | None = None,
     crs: Any = None,
     columns: ColumnMap | None = None,
+    communes: Iterable[str] | str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> gpd.GeoDataFrame:
     """Read RPLS social-housing dwellings (SDES, one row per dwelling) as Lambert-93 points.
 
@@ -820,6 +854,19 @@ def read_rpls(
     column; without it Lambert-93 in metropolitan France (local UTM overseas) is assumed, or
     ``crs=``. A file without DPE or without ``PLG_QP24`` needs ``columns={"DPEENERGIE": None}``
     (the field is then missing). A vector layer of dwellings is also accepted.
+
+    Parameters
+    ----------
+    path
+        RPLS CSV (``;``) or vector layer.
+    layer, crs, columns
+        See :func:`read_layer`; ``crs`` is the CRS of X/Y for rows without an ``EPSG`` value.
+    communes
+        INSEE codes of the communes to keep (e.g. the 36 of the CALL). Text files are then read
+        in chunks of 200 000 rows and only these rows stay in memory, so national files can be
+        read directly.
+    progress
+        Callback ``(fraction 0–1, message in French)`` called while reading.
 
     Returns
     -------
@@ -834,7 +881,8 @@ def read_rpls(
     """
     p = t.check_file(path)
     label = p.name
-    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs)
+    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs, spec=_RPLS_SPEC,
+                                  columns=columns, communes=communes, progress=progress)
     required = ["insee_com", "construct_year", "finan_code", "nb_pieces", "surface_m2",
                 "dpe_energie", "code_qpv"]
     if geom is None:
@@ -892,6 +940,8 @@ def read_sirene(
     layer: str | None = None,
     crs: Any = None,
     columns: ColumnMap | None = None,
+    communes: Iterable[str] | str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> gpd.GeoDataFrame:
     """Read SIRENE establishments (INSEE) as Lambert-93 points.
 
@@ -915,6 +965,12 @@ def read_sirene(
         Geolocation file, joined by ``siret``.
     legal_units
         ``StockUniteLegale`` file (or extract), joined by ``siren`` for the legal category.
+    communes
+        INSEE codes of the communes to keep (e.g. the 36 of the CALL). Text files are then read
+        in chunks of 200 000 rows and only these rows stay in memory, so national files can be
+        read directly.
+    progress
+        Callback ``(fraction 0–1, message in French)`` called while reading.
 
     Returns
     -------
@@ -929,7 +985,9 @@ def read_sirene(
     """
     p = t.check_file(path)
     label = p.name
-    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs)
+    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs, spec=_SIRENE_SPEC,
+                                  columns=columns, communes=communes,
+                                  progress=scaled(progress, 0.0, 0.6))
     if (geolocation is None and v.find_column(df, "plg_qp24") is not None
             and v.find_column(df, "dateCreationEtablissement") is None):
         raise SchemaError(
@@ -953,7 +1011,8 @@ def read_sirene(
                        int(bad.sum()), "dates YYYY-MM-DD")
     cat = c.text_column(df, found["categorie_juridique"])
     if legal_units is not None:
-        cat = pt.legal_categories(Path(legal_units), siret)
+        cat = pt.legal_categories(Path(legal_units), siret,
+                                  progress=scaled(progress, 0.9, 1.0))
     norm: dict[str, Any] = {
         "siret": siret, "creation_date": created, "naf": c.text_column(df, found["naf"]),
         "categorie_juridique": cat, "etat": c.text_column(df, found["etat"]),
@@ -965,7 +1024,7 @@ def read_sirene(
                              "encoding": info["encoding"]}
     used = _used(found)
     if geolocation is not None:
-        g = pt.read_geolocation(Path(geolocation), siret)
+        g = pt.read_geolocation(Path(geolocation), siret, progress=scaled(progress, 0.6, 0.9))
         norm["code_qpv"] = g["code_qpv"]
         epsg = g["epsg"].where(g["epsg"].notna(), pt.row_epsg(df, None, insee, crs))
         pts, mask = t.points_from_columns(g, name=Path(geolocation).name, x="x", y="y",

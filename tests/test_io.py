@@ -609,3 +609,48 @@ def test_read_buildings_refuses_points(tmp_path):
 def test_every_error_is_a_qpvgeo_error():
     for exc in (InputFileError, SchemaError, MissingCRSError, EmptyLayerError, CodeFormatError):
         assert issubclass(exc, QpvgeoError)
+
+
+# --------------------------------------------------------------------------------------------
+# National files: commune filter, chunked reading, progress
+# --------------------------------------------------------------------------------------------
+
+
+def test_commune_filter_on_point_files_and_progress():
+    calls = []
+    with pytest.warns(DataQualityWarning, match="1 equipment"):
+        bpe = io.read_bpe(DATA / "bpe21_ensemble_xy_extract.csv", communes=["62498"],
+                          progress=lambda f, m: calls.append((f, m)))
+    # rows 0, 1, 3 are in Lens (62498); row 3 has no coordinates; row 2 (62001) is filtered
+    assert bpe.index.tolist() == [0, 1]
+    assert set(bpe["insee_com"]) == {"62498"}
+    assert calls[-1][0] == pytest.approx(1.0)
+    assert all(0 <= f <= 1 for f, _ in calls)
+    rpls = io.read_rpls(DATA / "rpls_2019_regional_latin1.csv", communes="62510",
+                        columns={"PLG_QP24": None})
+    assert len(rpls) == 2
+    with pytest.warns(DataQualityWarning, match="1 establishment"):
+        sirene = io.read_sirene(DATA / "StockEtablissement_extract.csv", communes=["62510"],
+                                geolocation=DATA / "GeolocalisationEtablissement_extract.csv")
+    # 62510 has rows 2 ([ND], dropped) and 3
+    assert sirene.index.tolist() == [3]
+    assert sirene["code_qpv"].tolist() == ["QN06228M"]
+
+
+def test_commune_filter_errors():
+    with pytest.raises(EmptyLayerError, match="none of the 4 rows"):
+        io.read_bpe(DATA / "bpe21_ensemble_xy_extract.csv", communes=["59350"])
+    with pytest.raises(CodeFormatError, match="not an INSEE commune code"):
+        io.read_bpe(DATA / "bpe21_ensemble_xy_extract.csv", communes=["Lens"])
+
+
+def test_chunked_reading_keeps_file_row_numbers(tmp_path):
+    from qpvgeo import _io_tables
+
+    lines = ["DEPCOM;V"] + [f"{62498 if i % 3 == 0 else 62510};{i}" for i in range(10)]
+    path = write(tmp_path / "big.csv", "\n".join(lines) + "\n")
+    df, info = _io_tables.read_text_table(
+        path, name="big.csv", keep=lambda c: c["DEPCOM"] == "62498", chunksize=4)
+    assert df.index.tolist() == [0, 3, 6, 9]  # rows kept across chunk boundaries
+    assert df["V"].tolist() == ["0", "3", "6", "9"]
+    assert info["rows_read"] == 10
