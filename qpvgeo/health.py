@@ -219,6 +219,7 @@ def _access(
     bpe: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, vintage: int | str, domain: str,
     kinds: Sequence[str], code_col: str, name: str | None, **kwargs: Any,
 ) -> pd.DataFrame:
+    mapping = _kinds_for(vintage, kinds, domain)
     unk = unknown_codes(bpe, vintage, domain, code_col=code_col, name=name)
     if len(unk):
         shown = ", ".join(f"{c} ({n})" for c, n in unk.head(10).items())
@@ -227,7 +228,6 @@ def _access(
             f"the BPE {vintage} table of qpvgeo ({shown}); they are not counted. Check the "
             "vintage (codes change between BPE vintages) or pass kinds={...} explicitly",
             DataQualityWarning, stacklevel=3)
-    mapping = _kinds_for(vintage, kinds, domain)
     out = equipment_access(bpe, zones, kinds=mapping, code_col=code_col, name=name, **kwargs)
     meta = out.attrs.setdefault("qpvgeo", {})
     meta["unknown_codes"] = {str(c): int(n) for c, n in unk.items()}

@@ -1,0 +1,145 @@
+"""Tests of qpvgeo.health: BPE code tables per vintage and access per zone.
+
+Zone QA = [0,100]² in metres from (700 000, 6 600 000), 2,000 inhabitants; territory
+[-5000,5000]², 100,000 inhabitants.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import assert_result
+
+from qpvgeo.errors import DataQualityWarning, SchemaError
+from qpvgeo.health import (
+    BPE_CODES,
+    DEFAULT_HEALTH_KINDS,
+    KIND_LABELS,
+    bpe_codes,
+    bpe_schema,
+    health_access,
+    school_access,
+    unknown_codes,
+)
+
+X0, Y0 = 700_000.0, 6_600_000.0
+
+
+def sq(x0, y0, x1, y1):
+    return shapely.box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+
+
+def pt(x, y):
+    return shapely.Point(X0 + x, Y0 + y)
+
+
+@pytest.fixture
+def zones():
+    return gpd.GeoDataFrame({"code_qpv": ["QA"], "pop": [2000.0]},
+                            geometry=[sq(0, 0, 100, 100)], crs=2154).set_index("code_qpv")
+
+
+@pytest.fixture
+def territory():
+    return gpd.GeoDataFrame(geometry=[sq(-5000, -5000, 5000, 5000)], crs=2154)
+
+
+def test_schemas_and_code_tables():
+    assert [bpe_schema(y) for y in (2018, 2021, 2022, 2023, 2024, 2025, "2026")] == [
+        "2021", "2021", "2023", "2023", "2023", "2025", "2025"]
+    with pytest.raises(SchemaError):
+        bpe_schema("latest")
+    # the general practitioner and the pharmacy change code between vintages
+    gp = {s: set(BPE_CODES.query("schema == @s and kind == 'medecin_generaliste'")["typequ"])
+          for s in ("2021", "2023", "2025")}
+    assert gp == {"2021": {"D201"}, "2023": {"D201"}, "2025": {"D265"}}
+    assert set(bpe_codes(2019, "sante").query("kind == 'pharmacie'")["typequ"]) == {"D301"}
+    assert set(bpe_codes(2023, "sante").query("kind == 'pharmacie'")["typequ"]) == {"D307"}
+    assert set(bpe_codes(2023, "sante").query("kind == 'infirmier'")["typequ"]) == {"D244"}
+    # 2025 specialists: D251–D276 without the general practitioner D265
+    spec = set(bpe_codes(2025).query("kind == 'specialiste'")["typequ"])
+    assert len(spec) == 26 - 1
+    assert "D265" not in spec
+    # one kind per code within a schema, a label for every kind
+    assert not BPE_CODES.duplicated(["schema", "typequ"]).any()
+    assert set(BPE_CODES["kind"]) <= set(KIND_LABELS)
+    assert set(DEFAULT_HEALTH_KINDS) <= set(bpe_codes(2023)["kind"])
+    # the older schema is not confirmed: flagged
+    assert not bpe_codes(2020)["verified"].any()
+
+
+def test_unknown_codes_counted():
+    bpe = pd.DataFrame({"typequ": ["D201", "d999", "D999", "A101", "D265", "C201"]})
+    unk = unknown_codes(bpe, 2023)
+    assert unk.to_dict() == {"D265": 1, "D999": 2}
+    assert unknown_codes(bpe, 2023, "enseignement").empty
+
+
+def test_health_access_by_hand(zones, territory):
+    bpe = gpd.GeoDataFrame(
+        {"typequ": ["D201", "D307", "D999", "D201"]},
+        geometry=[pt(50, 50), pt(600, 50), pt(10, 10), pt(3000, 3000)], crs=2154)
+    with pytest.warns(DataQualityWarning, match=r"not in the BPE 2023 table .*D999 \(1\)"):
+        out = health_access(bpe, zones, vintage=2023, kinds=["medecin_generaliste", "pharmacie"],
+                            population="pop", territory=territory, territory_population=1e5)
+    assert_result(out, zones.index)
+    qa = out.loc["QA"]
+    assert qa["medecin_generaliste_inside_count"] == 1
+    assert qa["medecin_generaliste_per_10000"] == pytest.approx(1 / 2000 * 1e4)
+    # territory: 2 general practitioners for 100,000 inhabitants
+    assert qa["medecin_generaliste_per_10000_territory"] == pytest.approx(2 / 1e5 * 1e4)
+    assert qa["medecin_generaliste_per_10000_ratio"] == pytest.approx(5 / 0.2)
+    assert qa["pharmacie_inside_count"] == 0
+    assert qa["pharmacie_reach_count"] == 1  # 500 m from the zone
+    assert qa["reach_method"] == "euclidean"
+    meta = out.attrs["qpvgeo"]
+    assert meta["unknown_codes"] == {"D999": 1}
+    assert meta["codes"]["pharmacie"] == ["D307"]
+    assert meta["source"] == "BPE 2023"
+
+
+def test_health_access_2025_codes(zones):
+    bpe = gpd.GeoDataFrame({"typequ": ["D265", "D201"]}, geometry=[pt(50, 50)] * 2, crs=2154)
+    with pytest.warns(DataQualityWarning, match="D201"):
+        out = health_access(bpe, zones, vintage=2025, kinds=["medecin_generaliste"])
+    assert out["medecin_generaliste_inside_count"].tolist() == [1]
+
+
+def test_health_access_unknown_kind(zones):
+    bpe = gpd.GeoDataFrame({"typequ": ["D201"]}, geometry=[pt(50, 50)], crs=2154)
+    with pytest.raises(SchemaError, match="maternite"):
+        health_access(bpe, zones, vintage=2025, kinds=["maternite"])
+
+
+def test_school_access_ips_summaries(zones):
+    """Collèges A (500,500) IPS 80.5 REP+, B (700,100) IPS 100, C (3000,3000) IPS 120.
+    Distances to the zone: hypot(400,400) = 566 and 600 (in reach), C far away."""
+    bpe = gpd.GeoDataFrame({"typequ": ["C201", "C201", "C201", "D201"],
+                            "uai": ["0620001A", "0620002B", "0620003C", None]},
+                           geometry=[pt(500, 500), pt(700, 100), pt(3000, 3000), pt(1, 1)],
+                           crs=2154)
+    ips = pd.DataFrame({"uai": ["0620001A", "0620002B", "0620003C"],
+                        "ips": [80.5, 100.0, 120.0], "rep_plus": [1, 0, 0]})
+    with pytest.warns(DataQualityWarning, match="outside every zone"):
+        out = school_access(bpe, zones, vintage=2023, attributes=ips, on="uai")
+    qa = out.loc["QA"]
+    assert qa["college_reach_count"] == 2
+    assert qa["college_reach_ips_mean"] == pytest.approx((80.5 + 100.0) / 2)
+    assert qa["college_reach_ips_min"] == 80.5
+    assert qa["college_reach_ips_max"] == 100.0
+    assert qa["college_reach_rep_plus_sum"] == 1
+    assert "ips" not in bpe.columns
+    with pytest.raises(SchemaError, match="on="):
+        school_access(bpe, zones, vintage=2023, attributes=ips)
+
+
+def test_school_access_no_school_in_reach_gives_nan(zones):
+    bpe = gpd.GeoDataFrame({"typequ": ["C201"], "ips": [95.0]}, geometry=[pt(4000, 4000)],
+                           crs=2154)
+    with pytest.warns(DataQualityWarning):
+        out = school_access(bpe, zones, vintage=2023)
+    assert out["college_reach_count"].tolist() == [0]
+    assert np.isnan(out["college_reach_ips_mean"].iloc[0])
