@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ __all__ = ["gap_quadrant", "health_reach", "heatloss_stacks", "indicator_bars", 
 
 _BAR = "#8c6bb1"
 _TERRITORY = "#d7301f"
-_RC = {"font.size": 9, "svg.hashsalt": "qpvgeo", "svg.fonttype": "none"}
+_RC: dict[str, Any] = {"font.size": 9, "svg.hashsalt": "qpvgeo", "svg.fonttype": "none"}
 
 
 def _plain(text: object) -> str:
@@ -90,7 +91,7 @@ def indicator_bars(
         finite = vals[np.isfinite(vals)]
         span = float(np.nanmax(np.abs(finite))) if finite.size else 1.0
         for yi, v in zip(y, vals, strict=True):
-            ax.text((v if np.isfinite(v) else 0.0) + 0.01 * span, yi, fmt(v, unit),
+            ax.text((v if np.isfinite(v) else 0.0) + 0.01 * span, float(yi), fmt(v, unit),
                     va="center", fontsize=8, parse_math=False)
         if territory_value is not None and np.isfinite(territory_value):
             ax.axvline(territory_value, color=_TERRITORY, lw=1.5, ls="--",
@@ -151,9 +152,10 @@ def gap_quadrant(
         lim_x, lim_y = lim_x or 1.0, lim_y or 1.0
         ax.set_xlim(-lim_x, lim_x)
         ax.set_ylim(-lim_y, lim_y)
-        kw = {"fontsize": 8, "color": "#555555", "transform": ax.transAxes}
-        ax.text(0.02, 0.98, "écart qui se creuse", va="top", **kw)
-        ax.text(0.02, 0.02, "écart qui se réduit", va="bottom", **kw)
+        ax.text(0.02, 0.98, "écart qui se creuse", va="top", fontsize=8, color="#555555",
+                transform=ax.transAxes)
+        ax.text(0.02, 0.02, "écart qui se réduit", va="bottom", fontsize=8, color="#555555",
+                transform=ax.transAxes)
         ax.xaxis.set_major_formatter(_axis_fmt(unit))
         ax.yaxis.set_major_formatter(_axis_fmt(unit))
         ax.set_xlabel(_plain(x_label or x))
@@ -283,10 +285,11 @@ class _rc:
     def __enter__(self) -> None:
         import matplotlib as mpl
 
-        self._ctx = mpl.rc_context(_RC)
+        rc: Any = _RC
+        self._ctx: Any = mpl.rc_context(rc)
         self._ctx.__enter__()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._ctx.__exit__(*exc)
 
 

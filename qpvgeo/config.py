@@ -339,7 +339,9 @@ def demo_config() -> PortraitConfig:
         The demo files have not been generated (``make data`` / ``python data/make_demo.py``).
     """
     try:
-        from qpvgeo import datasets
+        import importlib
+
+        datasets: Any = importlib.import_module("qpvgeo.datasets")
     except ImportError as exc:  # pragma: no cover - depends on the demo module
         raise InputFileError("the demo territory module qpvgeo.datasets is not available; "
                              "pass --config territoire.toml") from exc

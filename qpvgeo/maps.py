@@ -311,9 +311,7 @@ def _classes_for(values: pd.Series, k: int, scheme: str) -> tuple[np.ndarray, li
     """Class index of each value (-1 for missing) and the upper bounds of the classes."""
     import warnings
 
-    with warnings.catch_warnings():  # "Numba not installed": speed only, not a data issue
-        warnings.filterwarnings("ignore", message="Numba not installed")
-        import mapclassify
+    import mapclassify
 
     v = pd.to_numeric(values, errors="coerce").astype(float)
     valid = v.notna().to_numpy()
@@ -326,7 +324,9 @@ def _classes_for(values: pd.Series, k: int, scheme: str) -> tuple[np.ndarray, li
     if k_eff == 1:
         idx[valid] = 0
         return idx, [float(y.max())]
-    classifier = mapclassify.classify(y, scheme=scheme, k=k_eff)
+    with warnings.catch_warnings():  # "Numba not installed": speed only, not a data issue
+        warnings.filterwarnings("ignore", message="Numba not installed")
+        classifier = mapclassify.classify(y, scheme=scheme, k=k_eff)
     idx[valid] = np.asarray(classifier.yb, dtype=np.int64)
     return idx, [float(b) for b in classifier.bins]
 
@@ -493,7 +493,7 @@ def portrait_map(
         folium.TileLayer("OpenStreetMap", name="Fond de carte OpenStreetMap",
                          control=True, opacity=0.6).add_to(m)
     m.fit_bounds([[b84[1], b84[0]], [b84[3], b84[2]]])
-    root = m.get_root()
+    root: Any = m.get_root()
     root.header.add_child(Element(_MAP_CSS), name="qpvgeo_css")
     needed = {"leaflet", "leaflet_css"}
 
@@ -709,7 +709,8 @@ def _pick_palette(n: int) -> list[str]:
 def _set_assets(m: folium.Map, needed: set[str], *, offline: bool) -> None:
     """Replace folium's default CDN assets by ours (local paths when offline)."""
     order = list(ASSETS)
-    js, css = [], []
+    js: list[tuple[str, str]] = []
+    css: list[tuple[str, str]] = []
     for key in order:
         if key not in needed:
             continue

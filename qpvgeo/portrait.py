@@ -378,7 +378,11 @@ def step_thermography(ctx: Context, progress: ProgressCallback | None) -> None:
     _mark_illustrative(ctx, "batiments_classes", b)
     report(progress, 0.9, "parts par quartier")
     zones = _zones(ctx)
-    shares = thermo.heat_loss_shares(b, zones)
+    # QPV and territory separately: a building is assigned to one zone of a call, and the
+    # territory contains the QPV
+    is_t = (zones["code_qpv"] == TERRITORY_CODE).to_numpy()
+    shares = pd.concat([thermo.heat_loss_shares(b, zones.loc[~is_t]),
+                        thermo.heat_loss_shares(b, zones.loc[is_t])])
     src, vint, meth = _prov(shares, "thermographie aérienne infrarouge (traitement qpvgeo)",
                             "classe majoritaire de l'intérieur des toitures (couverture exacte)",
                             cfg.vintages["thermographie"])
@@ -808,7 +812,7 @@ def _sheet(ws: Any, frame: pd.DataFrame) -> None:
     """Write a frame into a worksheet; text is always stored as text (no formula injection)."""
     ws.append([str(c) for c in frame.columns])
     for rec in frame.itertuples(index=False):
-        row = []
+        row: list[Any] = []
         for v in rec:
             if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
                 row.append(None)
@@ -913,8 +917,96 @@ def _write_charts(ctx: Context, out: Path) -> list[str]:
     return files
 
 
+def _split_territory(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series | None]:
+    is_t = frame["code_qpv"].astype(str) == TERRITORY_CODE
+    terr = frame.loc[is_t].iloc[0] if is_t.any() else None
+    return frame.loc[~is_t & (frame["code_qpv"].astype(str) != "ensemble_qpv")], terr
+
+
+def _bars_for(ctx: Context, stem: str, entry: TableEntry, cols: Sequence[str]
+              ) -> list[tuple[str, Callable[[], Any], str]]:
+    from qpvgeo import charts
+
+    qpv, terr = _split_territory(entry.frame)
+    note = f"Source : {entry.source} ({entry.vintage})"
+    out: list[tuple[str, Callable[[], Any], str]] = []
+    for c in cols:
+        if c not in qpv.columns or not pd.to_numeric(qpv[c], errors="coerce").notna().any():
+            continue
+        tv = None if terr is None else pd.to_numeric(pd.Series([terr[c]]), errors="coerce")[0]
+
+        def build(c: str = c, tv: Any = tv) -> Any:
+            return charts.indicator_bars(qpv, c, territory_value=None if pd.isna(tv) else
+                                         float(tv), territory_label=ctx.config.name,
+                                         source_note=note)
+
+        out.append((f"{stem}_{c}", build, f"{indicator_label(c)} par QPV"))
+    return out
+
+
+def _charts_heat(ctx: Context, entry: TableEntry) -> list[tuple[str, Callable[[], Any], str]]:
+    from qpvgeo import charts
+
+    out = _bars_for(ctx, "deperditions", entry, ["heatloss_strong_share"])
+    counts = [c for c in entry.frame.columns if c.startswith("heatloss_count_")]
+    classes = ctx.heat_classes or []
+    if classes and len(counts) == len(classes):
+        note = f"Source : {entry.source} ({entry.vintage})"
+        out.append(("deperditions_classes", lambda: charts.heatloss_stacks(
+            entry.frame, classes, count_cols=counts, source_note=note),
+            "Répartition des bâtiments par classe de déperditions"))
+    return out
+
+
+def _charts_health(ctx: Context, entry: TableEntry) -> list[tuple[str, Callable[[], Any], str]]:
+    from qpvgeo import charts
+
+    cols = [c for c in entry.frame.columns if c.endswith(("_pop_covered_share", "_covered_share"))]
+    if not cols:
+        return []
+    qpv, terr = _split_territory(entry.frame)
+    labels = [c.replace("_pop_covered_share", "").replace("_covered_share", "") for c in cols]
+    note = f"Source : {entry.source} ({entry.vintage}) — {entry.method}"
+    return [("sante_portee", lambda: charts.health_reach(
+        qpv, cols, kind_labels=labels,
+        territory=None if terr is None else pd.to_numeric(terr[cols], errors="coerce"),
+        source_note=note), "Population à portée à pied des équipements de santé")]
+
+
+def _charts_generic(stem: str, prefer: Sequence[str]) -> Callable[
+        [Context, TableEntry], list[tuple[str, Callable[[], Any], str]]]:
+    def spec(ctx: Context, entry: TableEntry) -> list[tuple[str, Callable[[], Any], str]]:
+        cols = [c for c in prefer if c in entry.frame.columns]
+        return _bars_for(ctx, stem, entry, cols)
+    return spec
+
+
+def _charts_evolution(ctx: Context, entry: TableEntry
+                      ) -> list[tuple[str, Callable[[], Any], str]]:
+    from qpvgeo import charts
+
+    f = entry.frame
+    x = next((c for c in ("value_change", "change") if c in f.columns), None)
+    y = next((c for c in ("gap_change",) if c in f.columns), None)
+    if x is None or y is None:
+        return []
+    return [("evolution_quadrant", lambda: charts.gap_quadrant(
+        f, x=x, y=y, x_label="Évolution de la valeur du QPV",
+        y_label="Évolution de l'écart au territoire",
+        source_note=f"Source : {entry.source} ({entry.vintage})"),
+        "Évolution des écarts au territoire")]
+
+
 # table key -> function returning [(file stem, builder, caption)]
-_CHARTS: dict[str, Callable[[Context, TableEntry], list[tuple[str, Callable[[], Any], str]]]] = {}
+_CHARTS: dict[str, Callable[[Context, TableEntry], list[tuple[str, Callable[[], Any], str]]]] = {
+    "deperditions": _charts_heat,
+    "sante": _charts_health,
+    "population": _charts_generic("population", ["poverty_rate", "median_income",
+                                                 "employment_rate", "pop_share_under25",
+                                                 "no_diploma_share"]),
+    "logement_social": _charts_generic("logement", ["rpls_share", "rpls_count"]),
+    "evolution": _charts_evolution,
+}
 
 
 def _write_report(ctx: Context, out: Path, files: Sequence[str]) -> list[str]:

@@ -45,7 +45,8 @@ class _Bars:
 
         self.close()
         self._ctx = tqdm_progress(label)
-        return self._ctx.__enter__()  # type: ignore[no-any-return]
+        cb: ProgressCallback = self._ctx.__enter__()
+        return cb
 
     def close(self) -> None:
         if self._ctx is not None:
