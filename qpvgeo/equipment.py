@@ -637,24 +637,36 @@ def _residence_points(
     ok = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
     polygonal = bool(ok.any()) and bool(
         np.isin(shapely.get_type_id(geom[ok]), [3, 6]).mean() > 0.5)
+    usage = v.find_column(res, ["usage1", "usage_1"])
+    residential = np.ones(len(res), dtype=bool)
+    if usage is not None and polygonal:
+        use = res[usage].astype(str).str.strip().str.lower()
+        residential = use.isin(_RESIDENTIAL_USAGES).to_numpy()
+    use_footprint = polygonal and weight_col is None
     if weight_col is not None:
         if weight_col not in res.columns:
             raise SchemaError(v.missing_message("residences", [weight_col], res.columns,
-                                                "pass weight_col=None to weight by footprint"))
+                                                "pass residence_weight=None to weight by "
+                                                "footprint"))
         w = pd.to_numeric(res[weight_col], errors="coerce").to_numpy(float)
-        basis = f"{'buildings' if polygonal else 'points'}:{weight_col}"
-        ok &= np.isfinite(w) & (w > 0)
-    elif polygonal:
-        usage = v.find_column(res, ["usage1", "usage_1"])
-        area = np.zeros(len(geom))
-        area[ok] = shapely.area(geom[ok])
-        w = area
-        if usage is not None:
-            use = res[usage].astype(str).str.strip().str.lower()
-            ok &= use.isin(_RESIDENTIAL_USAGES).to_numpy()
+        has_w = ok & np.isfinite(w) & (w > 0)
+        base = ok & residential if polygonal else ok
+        if polygonal and base.any() and has_w[base].mean() < 0.5:
+            # BD TOPO often lacks nb_logts: do not drop half of the housing
+            warnings.warn(
+                f"residences: only {has_w[base].mean():.0%} of the residential buildings have "
+                f"a {weight_col}; the population is spread by footprint area instead",
+                DataQualityWarning, stacklevel=3)
+            use_footprint = True
+        else:
+            ok = has_w
+            basis = f"{'buildings' if polygonal else 'points'}:{weight_col}"
+    if use_footprint:
+        w = np.zeros(len(geom))
+        w[ok] = shapely.area(geom[ok])
+        ok &= residential & (w > 0)
         basis = "buildings:footprint"
-        ok &= w > 0
-    else:
+    elif weight_col is None:
         w = np.ones(len(res))
         basis = "points"
     pts = _point_geometries(res)
@@ -829,7 +841,9 @@ def equipment_access(
         points. Without it (or for a zone holding no residence) a regular point grid is used.
     residence_weight
         Column of ``residences`` weighting each residence (default ``nb_logts``); ``None``
-        weights polygons by footprint area (m²) and points equally.
+        weights polygons by footprint area (m²) and points equally. When fewer than half of
+        the residential buildings have a weight (``nb_logts`` is often empty in BD TOPO), the
+        footprint is used instead, with a warning.
     graph
         Walking graph: a :class:`WalkingGraph`, a street line GeoDataFrame, or a networkx graph
         (osmnx convention). Without it, reach is Euclidean.

@@ -308,3 +308,41 @@ def test_attach_attributes():
     assert "ips" not in pts.columns
     with pytest.raises(DuplicateKeyError):
         attach_attributes(pts, pd.concat([table, table]), on="uai")
+
+
+def test_building_residences_footprint_fallback():
+    """Buildings without nb_logts: the population is spread by footprint (residential only).
+    B1 [0,10]² (100 m², centre (5,5)) is 1105 m from E (-1100, 5): covered; B2 [80,100]²
+    (400 m²) is hypot(1190, 85) > 1125 m away; B3 is commercial and ignored."""
+    zs = gpd.GeoDataFrame(geometry=[sq(0, 0, 100, 100)], crs=2154)
+    bld = gpd.GeoDataFrame({"usage1": ["Résidentiel", "Résidentiel", "Commercial et services"],
+                            "nb_logts": [np.nan, np.nan, 4.0]},
+                           geometry=[sq(0, 0, 10, 10), sq(80, 80, 100, 100), sq(40, 40, 60, 60)],
+                           crs=2154)
+    eq = gpd.GeoDataFrame({"kind": ["e"]}, geometry=[pt(-1100, 5)], crs=2154)
+    terr = gpd.GeoDataFrame(geometry=[sq(-2000, -100, 200, 200)], crs=2154)
+    with pytest.warns(DataQualityWarning, match="0% of the residential buildings have a nb_logts"):
+        out = equipment_access(eq, zs, residences=bld, territory=terr)
+    assert out["coverage_basis"].iloc[0] == "buildings:footprint"
+    assert out["e_covered_share"].iloc[0] == pytest.approx(100 / (100 + 400))
+    # with dwellings given, every building with dwellings counts (here only B3, 4 dwellings)
+    bld["nb_logts"] = [np.nan, 2.0, 4.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = equipment_access(eq, zs, residences=bld.iloc[1:], territory=terr)
+    assert out["coverage_basis"].iloc[0] == "buildings:nb_logts"
+    assert out["e_covered_share"].iloc[0] == 0  # B2 and B3 (centre (50,50): 1150 m) too far
+
+
+def test_equipment_access_accepts_networkx_graph(zones, equipment, residences):
+    G = nx.Graph(crs="EPSG:2154")
+    for k, (x, y) in {1: (50, 50), 2: (50, 1000), 3: (600, 1000)}.items():
+        G.add_node(k, x=X0 + x, y=Y0 + y)
+    G.add_edges_from([(1, 2), (2, 3)])
+    terr = gpd.GeoDataFrame(geometry=[sq(0, 0, 6000, 1100)], crs=2154)
+    out = equipment_access(equipment, zones.iloc[:1], kinds=KINDS, residences=residences,
+                           graph=G, territory=terr)
+    # R1 on node 1: 950 + 550; R2 (90,90) snaps to node 1 at hypot(40,40)
+    d1, d2 = 950 + 550, math.hypot(40, 40) + 950 + 550
+    assert out["reach_method"].iloc[0] == "network"
+    assert out["medecin_nearest_mean_m"].iloc[0] == pytest.approx((3 * d1 + d2) / 4, abs=1e-3)
