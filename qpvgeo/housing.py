@@ -673,7 +673,9 @@ def housing_quality(
         ``quality_poor_dwellings``, ``quality_poor_dwellings_share`` and
         ``quality_poor_area_share`` (0–1, among classed dwellings or area);
         ``quality_dwellings_is_estimate`` (True when a polygon cut by the zone boundary was
-        apportioned); ``quality_missing_reason``.
+        apportioned); ``quality_missing_reason``. Features outside every zone are expected (a
+        PLH layer covers the whole territory): they are counted in ``attrs["qpvgeo"]``
+        (``quality_features_outside_zones``), not warned about.
     """
     v.check_not_empty(quality, name=name)
     q = v.to_lambert93(quality, name=name)
@@ -710,6 +712,7 @@ def housing_quality(
     area = {lev: np.zeros(n_z) for lev in all_levels}
     estimate = np.zeros(n_z, dtype=bool)
     zgeom = np.asarray(zs.geometry.array)
+    n_outside = 0
     if polygonal.any():
         ppos = np.flatnonzero(polygonal)
         pg = shapely.make_valid(geom[ppos])
@@ -724,6 +727,7 @@ def housing_quality(
             if dw is not None:
                 dv = np.nan_to_num(dw[ppos[pi]][m]) * frac[m]
                 dwell[lev] += np.bincount(zi[m], weights=dv, minlength=n_z)
+        n_outside += int(len(ppos) - len(np.unique(pi[inter > 0])))
         cut = (frac > 0) & (frac < 1 - 1e-9)
         if dw is not None:
             cut &= np.nan_to_num(dw[ppos[pi]]) > 0
@@ -733,6 +737,7 @@ def housing_quality(
         ppos = np.flatnonzero(points)
         sub = q.iloc[ppos]
         a = _assign(sub, zs, territory=None, name=name, what="quality points", warn=False)
+        n_outside += a.n_outside_zones
         acol = v.find_column(q, area_col) if area_col else None
         for lev in all_levels:
             m = cls[ppos[a.point_pos]] == lev
@@ -773,5 +778,8 @@ def housing_quality(
     return _attrs(out, "qualité du bâti (diagnostic PLH) croisée avec les zones; logements "
                        "répartis au prorata de la surface pour les polygones coupés",
                   quality, zones, extra={"classes": all_levels, "poor": poor_f,
+                                         "quality_features_total": len(q),
+                                         "quality_features_no_geometry": int((~ok).sum()),
+                                         "quality_features_outside_zones": n_outside,
                                          "units": {"_area_m2": "m²", "_share": "part 0–1"}},
                   default_source=v.layer_name(name))

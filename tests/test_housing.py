@@ -285,18 +285,21 @@ def test_housing_quality_polygons_by_hand(adjacent_zones):
     assert qb["quality_poor_dwellings_share"] == pytest.approx((10 + 8) / 18)
     assert qb["quality_poor_area_share"] == pytest.approx((5000 + 2500) / 7500)
     assert out["quality_dwellings_is_estimate"].all()
+    assert out.attrs["qpvgeo"]["quality_features_outside_zones"] == 0
 
 
 def test_housing_quality_points_and_missing_dwellings(adjacent_zones):
-    q = gpd.GeoDataFrame({"etat": ["bon", "mauvais", "moyen"], "logts": [4, 1, 3],
-                          "surf": [400.0, 100.0, 300.0]},
-                         geometry=[pt(10, 10), pt(20, 20), pt(150, 50)], crs=2154)
+    q = gpd.GeoDataFrame({"etat": ["bon", "mauvais", "moyen", "bon"], "logts": [4, 1, 3, 9],
+                          "surf": [400.0, 100.0, 300.0, 900.0]},
+                         geometry=[pt(10, 10), pt(20, 20), pt(150, 50), pt(900, 900)],
+                         crs=2154)
     out = housing_quality(q, adjacent_zones, class_col="etat", dwellings_col="logts",
                           area_col="surf")
     assert out.loc["QA", "quality_poor_dwellings_share"] == pytest.approx(1 / 5)
     assert out.loc["QA", "quality_poor_area_share"] == pytest.approx(100 / 500)
     assert out.loc["QB", "quality_poor_dwellings_share"] == 0
     assert not out["quality_dwellings_is_estimate"].any()
+    assert out.attrs["qpvgeo"]["quality_features_outside_zones"] == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nod = housing_quality(q, adjacent_zones, class_col="etat", area_col="surf")
