@@ -602,31 +602,39 @@ def step_health(ctx: Context, progress: ProgressCallback | None) -> None:
         ctx.note("sante", "module qpvgeo.equipment indisponible.")
         return
     health = _module("health")
-    kinds = getattr(health, "HEALTH_KINDS", None) if health is not None else None
-    if not kinds:
-        from qpvgeo.maps import _HEALTH_KINDS
-
-        kinds = {label: list(codes) for codes, label, _i, _c in _HEALTH_KINDS}
     bpe = ctx.layers["bpe"]
-    codes = {str(c) for v in kinds.values() for c in ([v] if isinstance(v, str) else v)}
-    sante = bpe.loc[bpe["typequ"].astype(str).isin(codes)]
-    ctx.layers["bpe_sante"] = sante
     reach = float(equipment.walking_reach_m(float(cfg.options["marche_minutes"]),
                                             float(cfg.options["vitesse_marche_kmh"])))
     zones = _zones(ctx)
     qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
     pop, pop_est = _population(ctx)
     residences = ctx.layers.get("batiments")
-    acc = equipment.equipment_access(
-        sante, qpv_zones, kinds=kinds,
-        population=None if pop is None else pop.loc[qpv_zones.index],
-        population_is_estimate=None if pop_est is None else pop_est.loc[qpv_zones.index],
-        residences=residences,
-        residence_weight="nb_logts" if residences is not None
+    common = {
+        "population": None if pop is None else pop.loc[qpv_zones.index],
+        "population_is_estimate": None if pop_est is None else pop_est.loc[qpv_zones.index],
+        "residences": residences,
+        "residence_weight": "nb_logts" if residences is not None
         and "nb_logts" in residences.columns else None,
-        reach_m=reach, territory=ctx.layers["territoire"],
-        territory_population=None if pop is None else float(pop.iloc[-1]),
-        name="bpe", progress=scaled(progress, 0, 0.9))
+        "reach_m": reach, "territory": ctx.layers["territoire"],
+        "territory_population": None if pop is None else float(pop.iloc[-1]),
+        "name": "bpe", "progress": scaled(progress, 0, 0.9),
+    }
+    kinds: dict[str, list[str]] = {}
+    if health is not None and hasattr(health, "health_access"):
+        table = health.bpe_codes(cfg.vintages["bpe"], domain="sante")
+        wanted = set(health.DEFAULT_HEALTH_KINDS)
+        for kind, grp in table.groupby("kind", sort=False):
+            if kind in wanted:
+                kinds[health.KIND_LABELS.get(kind, kind)] = [str(c) for c in grp["typequ"]]
+        acc = health.health_access(bpe, qpv_zones, vintage=cfg.vintages["bpe"], **common)
+    else:
+        from qpvgeo.maps import _HEALTH_KINDS
+
+        kinds = {label: list(codes) for codes, label, _i, _c in _HEALTH_KINDS}
+        acc = equipment.equipment_access(bpe, qpv_zones, kinds=kinds, **common)
+    codes = {c for v in kinds.values() for c in v}
+    sante = bpe.loc[bpe["typequ"].astype(str).isin(codes)]
+    ctx.layers["bpe_sante"] = sante
     src, vint, meth = _prov(acc, "INSEE, BPE", f"distance à vol d'oiseau de {reach:.0f} m "
                             f"({cfg.options['marche_minutes']:g} min à "
                             f"{cfg.options['vitesse_marche_kmh']:g} km/h)", cfg.vintages["bpe"])
@@ -739,9 +747,13 @@ def qpv_indicator_layer(ctx: Context) -> gpd.GeoDataFrame:
             if isinstance(t[c].dtype, pd.api.types.CategoricalDtype):
                 continue
             cols.append(c)
+        new = {}
         for c in cols:
-            name = c if c not in out.columns else f"{key}_{c}"
-            out[name] = out["code_qpv"].map(t[c]).to_numpy()
+            name = c if c not in out.columns and c not in new else f"{key}_{c}"
+            new[name] = out["code_qpv"].map(t[c]).to_numpy()
+        if new:
+            out = gpd.GeoDataFrame(pd.concat([out, pd.DataFrame(new, index=out.index)], axis=1),
+                                   geometry="geometry", crs=qpv.crs)
     return out
 
 

@@ -129,7 +129,8 @@ def test_csv_and_xlsx_carry_the_numbers_and_provenance(result):
                    & (long["indicateur"] == "heatloss_strong_share")]
     assert row["valeur"].tolist() == [1.0]
     assert row["unite"].tolist() == ["share"]
-    assert row["source"].notna().all() and row["methode"].notna().all()
+    assert row["source"].notna().all()
+    assert row["methode"].notna().all()
     assert set(long["nom_zone"].dropna()) >= {EVIL, "Cité B", "Territoire test"}
     wb = load_workbook(out / "indicateurs.xlsx")
     assert {"indicateurs", "deperditions", "provenance"} <= set(wb.sheetnames)
@@ -145,7 +146,8 @@ def test_xlsx_text_never_becomes_a_formula(tmp_path):
     portrait._sheet(wb.active, pd.DataFrame({"nom": ["=HYPERLINK(\"x\")"], "v": [1.5]}))
     wb.save(tmp_path / "t.xlsx")
     cell = load_workbook(tmp_path / "t.xlsx").active["A2"]
-    assert cell.data_type == "s" and cell.value == "=HYPERLINK(\"x\")"
+    assert cell.data_type == "s"
+    assert cell.value == "=HYPERLINK(\"x\")"
 
 
 def test_geopackage_layers_and_embedded_styles(result):
@@ -157,10 +159,12 @@ def test_geopackage_layers_and_embedded_styles(result):
     qpv = gpd.read_file(path, layer="qpv")
     assert qpv.crs.to_epsg() == 2154
     assert set(qpv["code_qpv"]) == {"QN06201M", "QN06202M"}
-    assert "heatloss_strong_share" in qpv.columns and "area_ha" in qpv.columns
+    assert "heatloss_strong_share" in qpv.columns
+    assert "area_ha" in qpv.columns
     assert EVIL in set(qpv["nom_qpv"])
     b = gpd.read_file(path, layer="batiments")
-    assert len(b) == 3200 and "heatloss_label" in b.columns
+    assert len(b) == 3200
+    assert "heatloss_label" in b.columns
     con = sqlite3.connect(path)
     rows = con.execute("SELECT f_table_name, f_geometry_column, useAsDefault, styleQML "
                        "FROM layer_styles").fetchall()
@@ -173,7 +177,8 @@ def test_geopackage_layers_and_embedded_styles(result):
     assert all(r[2] == 1 for r in rows)
     root = ET.fromstring(by_layer["batiments"][3].split("\n", 1)[1])
     rend = root.find("renderer-v2")
-    assert rend.get("type") == "categorizedSymbol" and rend.get("attr") == "heatloss_label"
+    assert rend.get("type") == "categorizedSymbol"
+    assert rend.get("attr") == "heatloss_label"
     from qpvgeo.thermography import DEFAULT_SCHEME
 
     values = [c.get("value") for c in rend.iter("category")]
@@ -187,8 +192,11 @@ def test_geopackage_layers_and_embedded_styles(result):
 
 def test_report_escapes_and_marks_sections(result):
     page = (result.out_dir / "rapport.html").read_text(encoding="utf-8")
-    assert EVIL not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert "Logement et énergie" in page and "Source :" in page and "millésime" in page
+    assert EVIL not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "Logement et énergie" in page
+    assert "Source :" in page
+    assert "millésime" in page
     assert "Section non calculée" in page  # absent layers give notes, not a crash
     assert "Bâtiments subissant d&#39;importantes pertes thermiques" in page
     assert "QPV retenus au titre du NPNRU" in page
@@ -244,7 +252,9 @@ def test_missing_optional_layers_are_notes(territory, tmp_path):
                               layers={"qpv": cfg.layers["qpv"]})
     res = run_portrait(only_qpv, tmp_path / "o")
     notes = " ".join(n for ns in res.notes.values() for n in ns)
-    assert "thermographie" in notes and "RPLS" in notes and "BPE" in notes
+    assert "thermographie" in notes
+    assert "RPLS" in notes
+    assert "BPE" in notes
     assert (res.out_dir / "rapport.html").is_file()
     assert "deperditions" not in res.tables
 
@@ -263,13 +273,14 @@ def test_config_relative_paths_and_errors(tmp_path):
                         encoding="utf-8")
     cfg = load_config(cfg_path)
     assert cfg.files["qpv"] == (tmp_path / "donnees" / "qpv.gpkg").resolve()
-    assert cfg.options["marche_minutes"] == 10.0 and cfg.options["npnru"] == ["QN06201M"]
+    assert cfg.options["marche_minutes"] == 10.0
+    assert cfg.options["npnru"] == ["QN06201M"]
     assert cfg.missing()[0] == "qpv_2015"
     cfg_path.write_text('[fichiers]\nqpv = "donnees/qpv.gpkg"\nbatiment = "x.shp"\n')
     with pytest.raises(SchemaError, match="batiment"):
         load_config(cfg_path)
     cfg_path.write_text('[fichiers]\nqpv = "donnees/absent.gpkg"\n')
-    with pytest.raises(InputFileError, match="absent.gpkg"):
+    with pytest.raises(InputFileError, match=r"absent\.gpkg"):
         load_config(cfg_path)
     cfg_path.write_text('[territoire]\nsiren_epci = 246200364\n[fichiers]\n'
                         'qpv = "donnees/qpv.gpkg"\n')
@@ -305,5 +316,6 @@ def test_portrait_cli_with_config(tmp_path, capsys):
                  str(tmp_path / "sortie")])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "Portrait écrit dans" in printed and "Durées par étape" in printed
+    assert "Portrait écrit dans" in printed
+    assert "Durées par étape" in printed
     assert (tmp_path / "sortie" / "rapport.html").is_file()
