@@ -1,0 +1,43 @@
+"""Tests of qpvgeo.report: French formatting, provenance, estimates, escaping, banner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from qpvgeo.report import ReportSection, render_report, report_table
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def _table():
+    df = pd.DataFrame({"nom_qpv": [EVIL, "Cité B"], "poverty_rate": [0.615, np.nan],
+                       "population": [12345.0, 800.0], "is_estimate": [True, False]})
+    return report_table(df, {"nom_qpv": "Quartier", "poverty_rate": "Taux de pauvreté",
+                             "population": "Population"},
+                        title="Revenus", source="INSEE Filosofi", vintage="2020",
+                        method="estimation à partir des IRIS")
+
+
+def test_report_table_formats_in_french():
+    t = _table()
+    assert t.columns == ["Quartier", "Taux de pauvreté", "Population"]
+    assert t.rows[0]["cells"] == [EVIL, "61,5\u202f%", "12\u202f345"]
+    assert t.rows[1]["cells"][1] == "n.d."  # missing stays missing
+    assert t.estimate is True  # from the is_estimate column
+
+
+def test_render_escapes_and_labels():
+    sec = ReportSection(id="population", title="Population et revenus", tables=[_table()],
+                        skipped=["couche RPLS absente"])
+    page = render_report([sec, ReportSection(id="sante", title="Santé")], territory="T <b>",
+                         n_qpv=2, illustrative=True, warnings=[f"attention {EVIL}"])
+    assert EVIL not in page and page.count("&lt;img src=x onerror=alert(1)&gt;") == 2
+    assert "T &lt;b&gt;" in page
+    assert "Données illustratives" in page  # banner
+    assert "estimation à partir des IRIS" in page
+    assert "Source : INSEE Filosofi — millésime : 2020" in page
+    assert "Section non calculée : couche RPLS absente" in page
+    assert 'id="sante"' not in page  # empty sections are left out
+    plain = render_report([sec], territory="T", n_qpv=2, illustrative=False)
+    assert 'class="banner"' not in plain
