@@ -24,7 +24,8 @@ def test_bars_png_svg_reproducible_and_literal(tmp_path):
     png, svg = save_figure(fig, tmp_path / "a")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = svg.read_text(encoding="utf-8")
-    assert "&lt;img src=x onerror=alert(1)&gt;" in text and EVIL not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert EVIL not in text
     assert "Cité $x$" in text  # not read as mathtext
     assert "n.d." in text  # missing value labelled, not a 0 bar
     assert "50,0\u202f%" in text  # territory line in the legend, French format
@@ -41,10 +42,12 @@ def test_stacks_quadrant_reach(tmp_path):
     ax = fig.axes[0]
     widths = [p.get_width() for p in ax.patches]
     assert sum(widths[i * 3] for i in range(4)) == pytest.approx(1.0)
-    assert widths[0] == pytest.approx(1 / 5) and widths[3] == pytest.approx(3 / 5)
+    assert widths[0] == pytest.approx(1 / 5)
+    assert widths[3] == pytest.approx(3 / 5)
     q = gap_quadrant(TABLE, x="dx", y="dy")
     qt = save_figure(q, tmp_path / "q")[1].read_text(encoding="utf-8")
-    assert "écart qui se creuse" in qt and "donnée manquante" in qt
+    assert "écart qui se creuse" in qt
+    assert "donnée manquante" in qt
     r = health_reach(TABLE, ["heatloss_strong_share"], kind_labels=["Pharmacies"])
     assert "Pharmacies" in save_figure(r, tmp_path / "r")[1].read_text(encoding="utf-8")
     with pytest.raises(SchemaError):

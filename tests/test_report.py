@@ -32,7 +32,8 @@ def test_render_escapes_and_labels():
                         skipped=["couche RPLS absente"])
     page = render_report([sec, ReportSection(id="sante", title="Santé")], territory="T <b>",
                          n_qpv=2, illustrative=True, warnings=[f"attention {EVIL}"])
-    assert EVIL not in page and page.count("&lt;img src=x onerror=alert(1)&gt;") == 2
+    assert EVIL not in page
+    assert page.count("&lt;img src=x onerror=alert(1)&gt;") == 2
     assert "T &lt;b&gt;" in page
     assert "Données illustratives" in page  # banner
     assert "estimation à partir des IRIS" in page
