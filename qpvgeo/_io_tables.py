@@ -184,8 +184,7 @@ def _read_chunks(
 
 def is_missing_marker(values: pd.Series) -> pd.Series:
     """Boolean mask of cells holding a missing/secret marker (``s``, ``nd``, blank...)."""
-    s = values.astype(object).where(values.notna(), "")
-    return s.astype(str).str.strip().str.lower().isin(MISSING_MARKERS)
+    return _stripped(values).str.lower().isin(MISSING_MARKERS)
 
 
 _COMMA_NUM = re.compile(r"^[+-]?\d+,\d+$")
@@ -216,24 +215,36 @@ def parse_numbers(
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         out = values.astype(float)
         return out, out.isna(), []
-    s = values.astype(object).where(values.notna(), "").astype(str).str.strip()
-    s = s.str.replace(_THOUSANDS, "", regex=True)
-    comma = s.str.match(_COMMA_NUM)
-    if comma.any():
-        point = s.str.match(_POINT_NUM)
-        if point.any():
-            raise SchemaError(
-                f"{name}: column {column} mixes decimal commas (e.g. {s[comma].iloc[0]}) and "
-                f"decimal points (e.g. {s[point].iloc[0]}); fix the column so one decimal "
-                "separator is used"
-            )
-        s = s.where(~comma, s.str.replace(",", ".", regex=False))
+    s = _stripped(values)
+    # fast path: plain numbers parse in C; only the cells that fail are looked at again
     out = pd.to_numeric(s, errors="coerce").astype(float)
-    missing = out.isna()
-    marker = s.str.lower().isin(MISSING_MARKERS)
-    unknown = missing & ~marker
-    examples = [str(v) for v in pd.unique(s[unknown])[:5]]
-    return out, missing, examples
+    failed = out.isna() & (s != "")
+    examples: list[str] = []
+    if failed.any():
+        sub = s[failed]
+        marker = sub.str.lower().isin(MISSING_MARKERS)
+        cand = sub[~marker].str.replace(_THOUSANDS, "", regex=True)
+        comma = cand.str.match(_COMMA_NUM)
+        if comma.any():
+            point = s.str.match(_POINT_NUM)
+            if point.any():
+                raise SchemaError(
+                    f"{name}: column {column} mixes decimal commas (e.g. {cand[comma].iloc[0]})"
+                    f" and decimal points (e.g. {s[point].iloc[0]}); fix the column so one "
+                    "decimal separator is used"
+                )
+            cand = cand.where(~comma, cand.str.replace(",", ".", regex=False))
+        if len(cand):
+            reparsed = pd.to_numeric(cand, errors="coerce").astype(float)
+            out.loc[reparsed.index] = reparsed
+            unknown = reparsed.isna()
+            examples = [str(v) for v in pd.unique(sub[~marker][unknown.to_numpy()])[:5]]
+    return out, out.isna(), examples
+
+
+def _stripped(values: pd.Series) -> pd.Series:
+    """Cells as stripped text, ``""`` for missing ones (index kept)."""
+    return values.astype(object).where(values.notna(), "").astype(str).str.strip()
 
 
 def looks_numeric(values: pd.Series) -> bool:
@@ -248,11 +259,9 @@ def looks_numeric(values: pd.Series) -> bool:
 
 def text_or_none(values: pd.Series) -> pd.Series:
     """Strip text cells; blanks and missing markers become None (object dtype, index kept)."""
-    s = values.astype(object)
-    notna = s.notna()
-    s = s.where(~notna, s[notna].astype(str).str.strip() if notna.any() else s)
-    s = s.where(~is_missing_marker(s), None)
-    return s.astype(object)
+    s = _stripped(values)
+    missing = s.str.lower().isin(MISSING_MARKERS)
+    return s.astype(object).where(~missing, None)
 
 
 def warn_unknown(name: str, column: str, examples: Iterable[str], n: int, what: str) -> None:
