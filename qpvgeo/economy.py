@@ -47,6 +47,7 @@ from qpvgeo.equipment import (
     _estimate_flag,
     _prepare_zones,
     _source_of,
+    _with_territory_row,
     count_categories,
     population_denominator,
     safe_ratio,
@@ -273,6 +274,7 @@ def establishment_change(
     territory: gpd.GeoDataFrame | None = None,
     mask_secret: bool = False,
     duplicates: Literal["raise", "drop"] = "raise",
+    territory_row: bool = False,
     names: tuple[str | None, str | None] = (None, None),
 ) -> pd.DataFrame:
     """Count establishments per zone in two stocks and their change.
@@ -295,6 +297,10 @@ def establishment_change(
     duplicates
         Rule for repeated ``siret``: ``"raise"`` (:class:`~qpvgeo.errors.DuplicateKeyError`) or
         ``"drop"`` (keep the first, with a warning).
+    territory_row
+        Append a last row labelled ``"territory"`` computed the same way on the dissolved
+        ``territory`` (a population given as a Series is read at its ``"territory"`` label; as
+        a column, in the territory layer).
     names
         Names of the two stocks used in messages.
 
@@ -307,6 +313,8 @@ def establishment_change(
         ``estab_change_missing_reason`` (``"zero"`` when there was no establishment at the first
         date), and ``*_secret`` flags for both counts.
     """
+    if territory_row:
+        return _with_territory_row(establishment_change, dict(locals()))
     s0, c0 = _prepare(stock0, name=names[0], duplicates=duplicates)
     s1, c1 = _prepare(stock1, name=names[1], duplicates=duplicates)
     l0, l1 = _label(year0, s0, c0), _label(year1, s1, c1)
@@ -353,6 +361,7 @@ def creations(
     territory: gpd.GeoDataFrame | None = None,
     mask_secret: bool = False,
     duplicates: Literal["raise", "drop"] = "raise",
+    territory_row: bool = False,
     name: str | None = None,
 ) -> pd.DataFrame:
     """Count establishment creations per year and zone, per inhabitant, by individual entrepreneurs.
@@ -371,7 +380,7 @@ def creations(
     population_is_estimate
         Whether the population is an estimate (see
         :func:`qpvgeo.equipment.equipment_access`).
-    territory, mask_secret, duplicates
+    territory, mask_secret, duplicates, territory_row
         See :func:`establishment_change`.
     name
         Name used in messages.
@@ -386,6 +395,8 @@ def creations(
         ``*_secret`` flags; ``pop``, ``pop_is_estimate``; with two years or more,
         ``creations_change_share`` (last vs first year, 1.79 for +179 %).
     """
+    if territory_row:
+        return _with_territory_row(creations, dict(locals()))
     layers = [stocks] if isinstance(stocks, gpd.GeoDataFrame) else list(stocks)
     if not layers:
         raise SchemaError("creations: no SIRENE stock given")
@@ -470,6 +481,7 @@ def sector_mix(
     mask_secret: bool = False,
     duplicates: Literal["raise", "drop"] = "raise",
     prefix: str = "sector",
+    territory_row: bool = False,
     name: str | None = None,
 ) -> pd.DataFrame:
     """Count establishments per zone by sector group (INSEE aggregates of the NAF).
@@ -482,7 +494,7 @@ def sector_mix(
         Zone polygons (index identifies zones).
     level
         Grouping, see :data:`SECTOR_LEVELS` (default ``"diagnostic"``).
-    active_only, territory, mask_secret, duplicates, name
+    active_only, territory, mask_secret, duplicates, territory_row, name
         See :func:`establishment_change`.
     prefix
         Column prefix (e.g. ``"sector_2023"`` when comparing two stocks).
@@ -495,6 +507,8 @@ def sector_mix(
         ``{prefix}_known_count``, ``{prefix}_unknown_count`` (blank or non-NAF rév. 2 codes),
         and ``*_secret`` flags on the group counts.
     """
+    if territory_row:
+        return _with_territory_row(sector_mix, dict(locals()))
     if level not in SECTOR_LEVELS:
         raise ValueError(f"level must be one of {', '.join(SECTOR_LEVELS)}, got {level!r}")
     s, c = _prepare(stock, name=name, duplicates=duplicates, need=("naf",))
@@ -541,12 +555,15 @@ def economic_activity(
     territory: gpd.GeoDataFrame | None = None,
     mask_secret: bool = False,
     duplicates: Literal["raise", "drop"] = "raise",
+    territory_row: bool = False,
 ) -> pd.DataFrame:
     """Change in establishments, creations and sector mix per zone for two stocks.
 
     Combines :func:`establishment_change` (``year0`` → ``year1``), :func:`creations` in
     ``year0`` and ``year1`` (from both stocks) and :func:`sector_mix` of each stock (prefixes
     ``sector_{year0}`` and ``sector_{year1}``). Warnings about the inputs are emitted once.
+    Parameters are those of the three functions (``territory_row=True`` appends the
+    territory row to each).
 
     Returns
     -------
@@ -555,18 +572,18 @@ def economic_activity(
     """
     parts = [establishment_change(stock0, stock1, zones, year0=year0, year1=year1,
                                   territory=territory, mask_secret=mask_secret,
-                                  duplicates=duplicates)]
+                                  duplicates=duplicates, territory_row=territory_row)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         parts.append(creations([stock0, stock1], zones, years=[year0, year1],
                                population=population,
                                population_is_estimate=population_is_estimate,
                                territory=territory, mask_secret=mask_secret,
-                               duplicates=duplicates))
+                               duplicates=duplicates, territory_row=territory_row))
         for y, s in ((year0, stock0), (year1, stock1)):
             parts.append(sector_mix(s, zones, level=level, territory=territory,
                                     mask_secret=mask_secret, duplicates=duplicates,
-                                    prefix=f"sector_{y}"))
+                                    prefix=f"sector_{y}", territory_row=territory_row))
     for w in caught:
         if not any(k in str(w.message) for k in ("outside", "no geometry", "duplicated",
                                                  "invalid zone")):

@@ -57,6 +57,7 @@ from qpvgeo.errors import (
 
 __all__ = [
     "DEFAULT_REACH_M",
+    "TERRITORY_LABEL",
     "WALK_MINUTES",
     "WALK_SPEED_KMH",
     "PointAssignment",
@@ -66,6 +67,7 @@ __all__ = [
     "equipment_access",
     "population_denominator",
     "safe_ratio",
+    "territory_zones",
     "walking_reach_m",
 ]
 
@@ -399,6 +401,71 @@ def _source_of(*layers: pd.DataFrame | None) -> str | None:
             vals = layer[col].dropna().astype(str).unique()
             found.extend(vals[:1])
     return found[0] if found else None
+
+
+# --------------------------------------------------------------------------------------------
+# Territory row
+# --------------------------------------------------------------------------------------------
+
+TERRITORY_LABEL = "territory"
+"""Index label of the territory row added by ``territory_row=True``."""
+
+
+def territory_zones(territory: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Dissolve a territory layer (one or several polygons) into one zone labelled ``territory``.
+
+    Numeric columns are summed when every row has a value (missing otherwise: a secret commune
+    never gives a partial total); other columns keep their first value.
+    """
+    t = v.to_lambert93(territory, name="territory")
+    v.check_not_empty(t, name="territory")
+    geom = shapely.union_all(np.asarray(t.geometry.array))
+    data: dict[str, Any] = {}
+    for c in t.columns:
+        if c == t.geometry.name:
+            continue
+        col = t[c]
+        if pd.api.types.is_bool_dtype(col):
+            data[c] = [bool(col.any())]
+        elif pd.api.types.is_numeric_dtype(col):
+            data[c] = [float(col.sum()) if col.notna().all() else np.nan]
+        else:
+            data[c] = [col.iloc[0]]
+    return gpd.GeoDataFrame(data, geometry=[geom], crs=t.crs,
+                            index=pd.Index([TERRITORY_LABEL]))
+
+
+def _with_territory_row(func: Callable[..., pd.DataFrame], params: dict[str, Any],
+                        ) -> pd.DataFrame:
+    """Call ``func`` on the zones, then on the territory, and append the territory row.
+
+    Denominators given as a column name absent from the territory layer, or as a Series
+    without a ``territory`` label, are missing for the territory row (with their reason);
+    ``territory_population`` (when the function has it) is the territory's population.
+    """
+    territory = params.get("territory")
+    if territory is None:
+        raise SchemaError("territory_row=True needs territory= (the territory polygon, e.g. the "
+                          "EPCI)")
+    base = {**params, "territory_row": False}
+    out = func(**base)
+    tz = territory_zones(territory)
+    tparams = {**base, "zones": tz}
+    for key, value in params.items():
+        if isinstance(value, str) and key in _DENOMINATOR_PARAMS and value not in tz.columns:
+            tparams[key] = None
+    if params.get("territory_population") is not None and "population" in params:
+        tparams["population"] = float(params["territory_population"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        row = func(**tparams)
+    res = pd.concat([out, row], axis=0)
+    res.attrs["qpvgeo"] = {**out.attrs.get("qpvgeo", {}), "territory_row": TERRITORY_LABEL}
+    return res
+
+
+_DENOMINATOR_PARAMS = ("population", "population_is_estimate", "main_residences",
+                       "main_residences_is_estimate")
 
 
 # --------------------------------------------------------------------------------------------
@@ -809,6 +876,7 @@ def equipment_access(
     territory: gpd.GeoDataFrame | None = None,
     territory_population: float | None = None,
     summaries: Mapping[str, str | Sequence[str]] | None = None,
+    territory_row: bool = False,
     name: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
@@ -859,6 +927,9 @@ def equipment_access(
         ``{column: stat or [stats]}`` summarised over the equipment within reach of each zone,
         stats among ``mean, min, max, median, sum, count`` (e.g. ``{"ips": ["mean", "min"]}``
         for collèges) → columns ``{kind}_reach_{column}_{stat}``.
+    territory_row
+        Append a last row labelled ``"territory"`` computed the same way on the dissolved
+        ``territory`` (population ``territory_population``).
     name
         Name of the equipment layer used in messages.
     progress
@@ -877,6 +948,8 @@ def equipment_access(
         and mean distance to the nearest, metres). ``attrs["qpvgeo"]`` holds provenance and the
         counts of equipment outside the zones.
     """
+    if territory_row:
+        return _with_territory_row(equipment_access, dict(locals()))
     report(progress, 0.0, "Préparation des équipements")
     zs = _prepare_zones(zones)
     eq = v.to_lambert93(equipment, name=name)

@@ -256,6 +256,7 @@ def health_access(
     reach_m: float = DEFAULT_REACH_M,
     territory: gpd.GeoDataFrame | None = None,
     territory_population: float | None = None,
+    territory_row: bool = False,
     name: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
@@ -274,7 +275,7 @@ def health_access(
     code_col
         Column holding ``TYPEQU``.
     population, population_is_estimate, residences, residence_weight, graph, reach_m,
-    territory, territory_population, progress
+    territory, territory_population, territory_row, progress
         See :func:`qpvgeo.equipment.equipment_access` (reach defaults to 1,125 m, 15 minutes
         at 4.5 km/h; network when ``graph`` is given, Euclidean otherwise).
     name
@@ -292,7 +293,8 @@ def health_access(
                    population=population, population_is_estimate=population_is_estimate,
                    residences=residences, residence_weight=residence_weight, graph=graph,
                    reach_m=reach_m, territory=territory,
-                   territory_population=territory_population, progress=progress)
+                   territory_population=territory_population, territory_row=territory_row,
+                   progress=progress)
 
 
 def school_access(
@@ -312,6 +314,7 @@ def school_access(
     reach_m: float = DEFAULT_REACH_M,
     territory: gpd.GeoDataFrame | None = None,
     territory_population: float | None = None,
+    territory_row: bool = False,
     name: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
@@ -337,7 +340,7 @@ def school_access(
         "max"]}`` when the points (or ``attributes``) carry an ``ips`` column, and ``sum`` of
         ``rep`` / ``rep_plus`` flags when present.
     code_col, population, residences, residence_weight, graph, reach_m, territory,
-    territory_population, name, progress
+    territory_population, territory_row, name, progress
         See :func:`health_access`.
 
     Returns
@@ -363,4 +366,4 @@ def school_access(
                    population=population, residences=residences,
                    residence_weight=residence_weight, graph=graph, reach_m=reach_m,
                    territory=territory, territory_population=territory_population,
-                   summaries=summaries or None, progress=progress)
+                   summaries=summaries or None, territory_row=territory_row, progress=progress)

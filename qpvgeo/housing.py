@@ -52,6 +52,7 @@ from qpvgeo.equipment import (
     _estimate_flag,
     _prepare_zones,
     _source_of,
+    _with_territory_row,
     count_categories,
     population_denominator,
     safe_ratio,
@@ -361,6 +362,7 @@ def social_housing_stock(
     territory: gpd.GeoDataFrame | None = None,
     id_col: str | None = None,
     duplicates: Literal["raise", "drop"] = "raise",
+    territory_row: bool = False,
     name: str | None = None,
 ) -> pd.DataFrame:
     """Social dwellings per zone, their share among main residences and their densities.
@@ -385,6 +387,10 @@ def social_housing_stock(
         ``rpls_share_of_territory``; without it, all located dwellings given are.
     id_col, duplicates
         Dwelling identifier rule, see :func:`prepare_rpls`.
+    territory_row
+        Append a last row labelled ``"territory"`` computed the same way on the dissolved
+        ``territory`` (denominators: the territory layer's column of the same name, or the
+        ``"territory"`` label of a Series).
     name
         Name of the RPLS file used in messages.
 
@@ -408,6 +414,8 @@ def social_housing_stock(
 
         ``attrs["qpvgeo"]`` holds provenance and the counts of dwellings not located.
     """
+    if territory_row:
+        return _with_territory_row(social_housing_stock, dict(locals()))
     dw, zs, assign = _assign_rpls(rpls, zones, territory, id_col, duplicates, name)
     idx = zones.index
     n_z = len(zs)
@@ -491,6 +499,7 @@ def rpls_composition(
     id_col: str | None = None,
     duplicates: Literal["raise", "drop"] = "raise",
     columns: Mapping[str, str] | None = None,
+    territory_row: bool = False,
     name: str | None = None,
 ) -> pd.DataFrame:
     """Count social dwellings per zone by construction era, financing, size and energy label.
@@ -508,7 +517,7 @@ def rpls_composition(
         Zone polygons (index identifies zones).
     era_breaks
         Construction-era boundaries, see :func:`construction_era`.
-    territory, id_col, duplicates, name
+    territory, id_col, duplicates, territory_row, name
         See :func:`social_housing_stock`.
     columns
         Explicit column names, ``{"year"|"finan"|"rooms"|"dpe": column}``.
@@ -525,6 +534,8 @@ def rpls_composition(
         ``finan_avant_1977_count`` and ``finan_avant_1977_share`` (among known financings),
         and ``dpe_fg_share`` (labels F or G among known labels).
     """
+    if territory_row:
+        return _with_territory_row(rpls_composition, dict(locals()))
     dw, zs, assign = _assign_rpls(rpls, zones, territory, id_col, duplicates, name)
     n_z = len(zs)
     out = pd.DataFrame(index=zones.index)
@@ -584,6 +595,7 @@ def social_housing(
     era_breaks: Sequence[int] = DEFAULT_ERA_BREAKS,
     id_col: str | None = None,
     duplicates: Literal["raise", "drop"] = "raise",
+    territory_row: bool = False,
     name: str | None = None,
 ) -> pd.DataFrame:
     """Stock (:func:`social_housing_stock`) and composition (:func:`rpls_composition`) per zone.
@@ -600,11 +612,12 @@ def social_housing(
         rpls, zones, main_residences=main_residences,
         main_residences_is_estimate=main_residences_is_estimate, population=population,
         population_is_estimate=population_is_estimate, territory=territory, id_col=id_col,
-        duplicates=duplicates, name=name)
+        duplicates=duplicates, territory_row=territory_row, name=name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         comp = rpls_composition(rpls, zones, era_breaks=era_breaks, territory=territory,
-                                id_col=id_col, duplicates=duplicates, name=name)
+                                id_col=id_col, duplicates=duplicates,
+                                territory_row=territory_row, name=name)
     for w in caught:  # the stock already reported points outside, duplicates, bad zones
         if not any(k in str(w.message) for k in
                    ("outside", "no geometry", "duplicated", "invalid zone")):
@@ -635,6 +648,8 @@ def housing_quality(
     area_col: str | None = None,
     classes: Sequence[str] = QUALITY_CLASSES,
     poor: Sequence[str] = ("mediocre", "mauvais"),
+    territory: gpd.GeoDataFrame | None = None,
+    territory_row: bool = False,
     name: str | None = None,
 ) -> pd.DataFrame:
     """Dwellings and area per housing-quality class in each zone.
@@ -661,6 +676,9 @@ def housing_quality(
         ``inconnu`` with a warning.
     poor
         Classes counted as poor quality (default "médiocre ou mauvais").
+    territory, territory_row
+        With ``territory_row=True``, append a last row labelled ``"territory"`` computed on
+        the dissolved ``territory``.
     name
         Name of the quality layer used in messages.
 
@@ -677,6 +695,8 @@ def housing_quality(
         PLH layer covers the whole territory): they are counted in ``attrs["qpvgeo"]``
         (``quality_features_outside_zones``), not warned about.
     """
+    if territory_row:
+        return _with_territory_row(housing_quality, dict(locals()))
     v.check_not_empty(quality, name=name)
     q = v.to_lambert93(quality, name=name)
     ccol = v.find_column(q, class_col, required=True, name=name,

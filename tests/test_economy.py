@@ -203,3 +203,15 @@ def test_economic_activity_combines(stock2017, stock2023, zones):
     assert {"estab_change_share", "creations_2023_per_inhab",
             "sector_2017_construction_count", "sector_2023_services_share"} <= set(out.columns)
     assert out.loc["QB", "sector_2017_construction_count"] == 1
+
+
+def test_territory_row(stock2017, stock2023, zones):
+    terr = gpd.GeoDataFrame({"pop": [5000.0]}, geometry=[sq(0, 0, 1000, 1000)], crs=2154)
+    out = economic_activity(stock2017, stock2023, zones, year0=2017, year1=2023,
+                            population="pop", territory=terr, territory_row=True)
+    assert list(out.index) == ["QA", "QB", "territory"]
+    t = out.loc["territory"]
+    # active: 2017 {1, 2, 3} → 2023 {1, 2, 5, 6, 7}
+    assert (t["estab_2017_count"], t["estab_2023_count"]) == (3, 5)
+    assert t["estab_change_share"] == pytest.approx((5 - 3) / 3)
+    assert t["creations_2023_per_inhab"] == pytest.approx(3 / 5000)

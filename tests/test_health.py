@@ -143,3 +143,17 @@ def test_school_access_no_school_in_reach_gives_nan(zones):
         out = school_access(bpe, zones, vintage=2023)
     assert out["college_reach_count"].tolist() == [0]
     assert np.isnan(out["college_reach_ips_mean"].iloc[0])
+
+
+def test_health_access_territory_row(zones, territory):
+    bpe = gpd.GeoDataFrame({"typequ": ["D201", "D201"]}, geometry=[pt(50, 50), pt(3000, 3000)],
+                           crs=2154)
+    out = health_access(bpe, zones, vintage=2023, kinds=["medecin_generaliste"],
+                        population="pop", territory=territory, territory_population=1e5,
+                        territory_row=True)
+    assert list(out.index) == ["QA", "territory"]
+    t = out.loc["territory"]
+    assert t["medecin_generaliste_inside_count"] == 2
+    assert t["medecin_generaliste_per_10000"] == pytest.approx(2 / 1e5 * 1e4)
+    assert t["medecin_generaliste_per_10000_ratio"] == pytest.approx(1.0)
+    assert t["coverage_basis"] == "grid"

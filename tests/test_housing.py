@@ -307,3 +307,28 @@ def test_housing_quality_points_and_missing_dwellings(adjacent_zones):
     assert (nod["quality_missing_reason"] == "no_dwellings_column").all()
     with pytest.raises(SchemaError, match="classe"):
         housing_quality(q, adjacent_zones)
+
+
+def test_territory_row(rpls, zones, territory):
+    terr = territory.assign(P20_RP=20.0)
+    with pytest.warns(DataQualityWarning):
+        out = social_housing(rpls, zones, main_residences="P20_RP", population="P20_POP",
+                             territory=terr, territory_row=True)
+    assert list(out.index) == ["QA", "QB", "territory"]
+    t = out.loc["territory"]
+    # d0..d5 lie in the territory; its main residences come from its own layer (20)
+    assert t["rpls_count"] == 6
+    assert t["rpls_share_of_rp"] == pytest.approx(6 / 20)
+    assert t["rpls_share_of_territory"] == 1
+    assert t["area_ha"] == pytest.approx(1000 * 1000 / 1e4)
+    assert t["rpls_per_1000_inhab_missing_reason"] == "not_given"  # no P20_POP in territory
+    assert t["era_known_count"] == 5  # d3 has no year
+    assert out.loc["QA", "rpls_count"] == 3
+    q = gpd.GeoDataFrame({"classe": ["mauvais", "bon"], "nb_logts": [3, 1]},
+                         geometry=[sq(0, 0, 10, 10), sq(500, 500, 510, 510)], crs=2154)
+    qt = housing_quality(q, zones, dwellings_col="nb_logts", territory=territory,
+                         territory_row=True)
+    assert qt.loc["territory", "quality_poor_dwellings_share"] == pytest.approx(3 / 4)
+    assert qt.loc["QA", "quality_poor_dwellings_share"] == 1
+    with pytest.raises(SchemaError, match="territory="):
+        housing_quality(q, zones, dwellings_col="nb_logts", territory_row=True)
