@@ -64,7 +64,9 @@ def read_xlsx(
                 body.columns = header
                 body = body.loc[:, [h != "" for h in header]]
                 body = body.dropna(how="all").reset_index(drop=True)
-                body = body.fillna("").astype(object)
+                # integral numbers stored as floats ("62498.0") back to their text form
+                body = body.fillna("").astype(object).replace(r"^(-?\d+)\.0$", r"\1",
+                                                               regex=True)
                 return body, {"encoding": None, "sheet": str(sheet_name), "header_row": i}
     raise SchemaError(
         f"{name}: no sheet has a header row with {' / '.join(keys)} in its first 30 rows "

@@ -10,9 +10,11 @@ from __future__ import annotations
 import codecs
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import geopandas as gpd
 import numpy as np
@@ -69,10 +71,15 @@ def detect_encoding(path: Path) -> str:
     """Tell the encoding of a text file: ``utf-8-sig`` (BOM), ``utf-8``, else ``cp1252``.
 
     The first 4 MiB decide; :func:`read_text_table` falls back to cp1252/latin-1 if a later
-    part of the file is not UTF-8.
+    part of the file is not UTF-8. A ``.zip`` is looked into (see :func:`open_binary`).
     """
-    with path.open("rb") as fh:
+    with open_binary(path, name=path.name) as (fh, _size):
         sample = fh.read(_SAMPLE_BYTES)
+    return encoding_of(sample)
+
+
+def encoding_of(sample: bytes) -> str:
+    """Encoding of a sample of bytes (see :func:`detect_encoding`)."""
     if sample.startswith(_BOM):
         return "utf-8-sig"
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -85,6 +92,40 @@ def detect_encoding(path: Path) -> str:
             return "latin-1"
         return "cp1252"
     return "utf-8"
+
+
+def zip_member(path: Path, *, name: str) -> str:
+    """Name of the data table inside a ``.zip`` (INSEE ships ``…_csv.zip`` with a metadata file).
+
+    Text members (``.csv``, ``.txt``) whose name does not start with ``meta`` or ``doc`` are
+    candidates; exactly one must remain.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [i.filename for i in zf.infolist() if not i.is_dir()]
+    except zipfile.BadZipFile as exc:
+        raise InputFileError(f"{name}: not a valid zip archive ({exc})") from exc
+    texts = [n for n in names if n.lower().endswith((".csv", ".txt"))
+             and not n.startswith("__MACOSX")]
+    data = [n for n in texts if not Path(n).name.lower().startswith(("meta", "doc"))]
+    if len(data) != 1:
+        raise SchemaError(
+            f"{name}: the archive holds {len(data)} data tables ({', '.join(texts) or 'none'}) "
+            f"out of {', '.join(names[:10])}; unzip it and give the CSV file itself"
+        )
+    return data[0]
+
+
+@contextmanager
+def open_binary(path: Path, *, name: str) -> Iterator[tuple[IO[bytes], int]]:
+    """Open a text table for reading bytes, looking into a ``.zip``; yields (file, size)."""
+    if path.suffix.lower() == ".zip":
+        member = zip_member(path, name=name)
+        with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
+            yield fh, max(zf.getinfo(member).file_size, 1)
+    else:
+        with path.open("rb") as fh:
+            yield fh, max(path.stat().st_size, 1)
 
 
 def sniff_separator(header: str) -> str:
@@ -117,9 +158,10 @@ def read_text_table(
         The table (index: row number in the file, 0-based) and ``{"encoding", "sep",
         "rows_read"}``.
     """
-    encoding = detect_encoding(path)
-    with path.open("r", encoding=encoding, errors="replace") as fh:
-        header = fh.readline()
+    with open_binary(path, name=name) as (fh, _size):
+        sample = fh.read(_SAMPLE_BYTES)
+    encoding = encoding_of(sample)
+    header = sample.decode(encoding, errors="replace").split("\n", 1)[0]
     if not header.strip():
         raise EmptyLayerError(f"{name}: the file is empty (no header line); check the file")
     if sep is None:
@@ -133,10 +175,12 @@ def read_text_table(
     for enc in tried:
         try:
             if keep is None and progress is None:
-                df = pd.read_csv(path, encoding=enc, low_memory=False, **options)
+                with open_binary(path, name=name) as (fh, _size):
+                    df = pd.read_csv(fh, encoding=enc, low_memory=False, **options)
                 rows_read = len(df)
             else:
-                df, rows_read = _read_chunks(path, enc, options, keep, progress, chunksize)
+                df, rows_read = _read_chunks(path, name, enc, options, keep, progress,
+                                             chunksize)
             encoding = enc
             break
         except UnicodeDecodeError as exc:
@@ -162,14 +206,13 @@ def read_text_table(
 
 
 def _read_chunks(
-    path: Path, encoding: str, options: dict[str, Any],
+    path: Path, name: str, encoding: str, options: dict[str, Any],
     keep: Callable[[pd.DataFrame], pd.Series] | None, progress: ProgressCallback | None,
     chunksize: int,
 ) -> tuple[pd.DataFrame, int]:
-    size = max(path.stat().st_size, 1)
     parts: list[pd.DataFrame] = []
     rows = 0
-    with path.open("rb") as fh:
+    with open_binary(path, name=name) as (fh, size):
         reader = pd.read_csv(fh, encoding=encoding, chunksize=chunksize, **options)
         for chunk in reader:
             chunk.columns = [str(c).strip().lstrip("\ufeff") for c in chunk.columns]

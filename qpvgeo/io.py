@@ -62,7 +62,7 @@ ColumnMap = Mapping[str, str | None]
 Level = Literal["iris", "commune", "qpv"]
 
 
-_TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
+_TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".zip"}
 
 
 def _label(path: Path, name: str | None) -> str:
@@ -594,7 +594,8 @@ def read_insee_table(
     Parameters
     ----------
     path
-        ``.csv``/``.txt`` or ``.xlsx`` file.
+        ``.csv``/``.txt`` or ``.xlsx`` file, or the ``…_csv.zip`` archive as downloaded (its
+        one data CSV is read; ``meta…``/``doc…`` files are ignored).
     level
         Geographic level of the rows: ``"iris"``, ``"commune"`` or ``"qpv"``; selects the key.
     vintage
@@ -770,7 +771,7 @@ def read_bpe(
     Parameters
     ----------
     path
-        BPE CSV (``;``) or vector layer.
+        BPE CSV (``;``; or the ``.zip`` holding it) or vector layer.
     layer, crs, columns
         See :func:`read_layer`; ``crs`` is the CRS of X/Y for rows without an ``EPSG`` value.
     communes
@@ -858,7 +859,7 @@ def read_rpls(
     Parameters
     ----------
     path
-        RPLS CSV (``;``) or vector layer.
+        RPLS CSV (``;``; or the ``.zip`` holding it) or vector layer.
     layer, crs, columns
         See :func:`read_layer`; ``crs`` is the CRS of X/Y for rows without an ``EPSG`` value.
     communes

@@ -654,3 +654,53 @@ def test_chunked_reading_keeps_file_row_numbers(tmp_path):
     assert df.index.tolist() == [0, 3, 6, 9]  # rows kept across chunk boundaries
     assert df["V"].tolist() == ["0", "3", "6", "9"]
     assert info["rows_read"] == 10
+
+
+def test_insee_zip_archive_as_downloaded(tmp_path):
+    import zipfile
+
+    src = DATA / "BASE_TD_FILO_DISP_IRIS_2020_extract_latin1.csv"
+    archive = tmp_path / "BASE_TD_FILO_DISP_IRIS_2020_CSV.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(src, "BASE_TD_FILO_DISP_IRIS_2020.csv")
+        zf.writestr("meta_BASE_TD_FILO_DISP_IRIS_2020.csv", "COD_VAR;LIB_VAR\nIRIS;Code\n")
+    df = io.read_insee_table(archive)
+    assert df["code_iris"].tolist() == ["624980101", "624980102", "624980103", "625100101"]
+    assert df["DISP_Q120"].iloc[0] == 10110.5
+    assert df["LIBIRIS"].iloc[0] == "Cité 12 - Résidence"  # cp1252 detected inside the zip
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        zf.write(src, "a.csv")
+        zf.write(src, "b.csv")
+    with pytest.raises(SchemaError, match="2 data tables"):
+        io.read_insee_table(two)
+
+
+@pytest.mark.parametrize("decimal", [".", ","])
+def test_parse_numbers_property(decimal):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from qpvgeo import _io_tables
+
+    cells = st.one_of(
+        st.floats(min_value=-1e9, max_value=1e9, allow_nan=False).map(lambda x: round(x, 3)),
+        st.sampled_from(["s", "nd", "ns", "", " ", "S"]),
+    )
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(cells, min_size=1, max_size=30))
+    def check(values):
+        text = [v if isinstance(v, str) else repr(float(v)).replace(".", decimal) for v in values]
+        if any("e" in t for t in text):
+            return  # exponent notation is not used by INSEE files
+        out, missing, unknown = _io_tables.parse_numbers(pd.Series(text), name="t", column="V")
+        for v, got, miss in zip(values, out, missing, strict=True):
+            if isinstance(v, str):
+                assert math.isnan(got)  # markers and blanks are missing, never 0
+                assert miss
+            else:
+                assert got == pytest.approx(float(v))
+        assert unknown == []
+
+    check()
