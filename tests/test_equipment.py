@@ -132,9 +132,10 @@ def test_assign_points_territory_separates_expected_from_errors():
 
 
 def test_assign_points_reprojects_any_crs():
-    zs = gpd.GeoDataFrame(geometry=[sq(0, 0, 100, 100)], crs=2154)
-    pts = gpd.GeoDataFrame(geometry=[pt(50, 50)], crs=2154).to_crs(3950)
-    assert assign_points(pts, zs.to_crs(4326)).counts(1).tolist() == [1.0]
+    # two points: older pyproj (QGIS environment) warns when transforming a single point
+    pts = gpd.GeoDataFrame(geometry=[pt(50, 50), pt(60, 60)], crs=2154).to_crs(3950)
+    two = gpd.GeoDataFrame(geometry=[sq(0, 0, 100, 100), sq(500, 500, 600, 600)], crs=2154)
+    assert assign_points(pts, two.to_crs(4326)).counts(2).tolist() == [2.0, 0.0]
 
 
 def test_missing_crs_and_duplicate_zone_index(equipment):
@@ -286,7 +287,7 @@ def test_equipment_access_euclidean_reach_matches_geopandas_buffer(zones, equipm
     """Peer check: the Euclidean reach equals a geopandas buffer + intersects."""
     with pytest.warns(DataQualityWarning):
         out = equipment_access(equipment, zones, kinds={"all": ["D201", "D307"]})
-    buf = zones.geometry.buffer(DEFAULT_REACH_M, quad_segs=64)
+    buf = shapely.buffer(np.asarray(zones.geometry.array), DEFAULT_REACH_M, quad_segs=64)
     ref = [int(equipment.intersects(b).sum()) for b in buf]
     assert out["all_reach_count"].tolist() == ref
 
