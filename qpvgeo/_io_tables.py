@@ -505,7 +505,7 @@ def points_from_columns(
                 out_x[rows], out_y[rows] = xs.to_numpy()[rows], ys.to_numpy()[rows]
             else:
                 tr = Transformer.from_crs(crs, LAMBERT93, always_xy=True)
-                out_x[rows], out_y[rows] = tr.transform(xs.to_numpy()[rows], ys.to_numpy()[rows])
+                out_x[rows], out_y[rows] = _transform(tr, xs.to_numpy()[rows], ys.to_numpy()[rows])
     if lon is not None and lat is not None:
         need = np.isnan(out_x)
         lons, _, _ = parse_numbers(df[lon], name=name, column=lon)
@@ -513,12 +513,20 @@ def points_from_columns(
         ok = need & (lons.notna() & lats.notna()).to_numpy()
         if ok.any():
             tr = Transformer.from_crs(4326, LAMBERT93, always_xy=True)
-            out_x[ok], out_y[ok] = tr.transform(lons.to_numpy()[ok], lats.to_numpy()[ok])
+            out_x[ok], out_y[ok] = _transform(tr, lons.to_numpy()[ok], lats.to_numpy()[ok])
     valid = np.isfinite(out_x) & np.isfinite(out_y)
     mask = pd.Series(valid, index=df.index)
     pts = gpd.GeoSeries(gpd.points_from_xy(out_x[valid], out_y[valid]),
                         index=df.index[valid], crs=LAMBERT93)
     return pts, mask
+
+
+def _transform(tr: Transformer, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+    """Transform coordinate arrays (older pyproj takes a 1-element array for a scalar)."""
+    if len(x) == 1:
+        px, py = tr.transform(float(x[0]), float(y[0]))
+        return np.array([px]), np.array([py])
+    return tr.transform(x, y)
 
 
 def check_declared_crs(declared: Any, given: Any, *, name: str) -> None:
