@@ -704,3 +704,19 @@ def test_parse_numbers_property(decimal):
         assert unknown == []
 
     check()
+
+
+def test_source_column_is_kept_after_the_normalised_columns(tmp_path):
+    gdf = gpd.read_file(DATA / "qpv2024_wgs84.geojson")
+    gdf["source"] = "illustratif"
+    path = tmp_path / "illustratif_qpv.gpkg"
+    gdf.to_file(path)
+    qpv = io.read_qpv(path)
+    assert list(qpv.columns[:5]) == ["code_qpv", "nom_qpv", "insee_com", "generation", "source"]
+    assert set(qpv["source"]) == {"illustratif"}
+    table = write(tmp_path / "illustratif_iris.csv",
+                  "IRIS;COM;P20_POP;source\n624980101;62498;2500.5;illustratif\n")
+    df = io.read_insee_table(table)
+    assert list(df.columns) == ["code_iris", "insee_com", "source", "P20_POP", "secret_vars"]
+    assert df["source"].iloc[0] == "illustratif"
+    assert df["secret_vars"].iloc[0] == ""  # source is text, not a variable
