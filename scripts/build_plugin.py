@@ -9,7 +9,12 @@ version it was built with (third-party packages come from requirements.txt).
 Only the standard library is used, so any Python can run it. The zip is reproducible (sorted
 entries, fixed timestamps) and written atomically.
 
-Usage: python scripts/build_plugin.py [--output PATH]
+Usage: python scripts/build_plugin.py [--output PATH] [--install PROFILES_ROOT]
+
+``--install`` also unpacks the zip into ``PROFILES_ROOT/profiles/default/python/plugins`` and
+enables it in that profile (what QGIS's "Install from ZIP" does); pointing QGIS or
+``qgis_process.bin`` at it with ``QGIS_CUSTOM_CONFIG_PATH=PROFILES_ROOT`` then loads the plugin
+(the tests and benchmarks/bench_qgis.py use a temporary one).
 """
 
 from __future__ import annotations
@@ -112,13 +117,43 @@ def build(output: Path) -> tuple[int, int]:
     return len(entries), output.stat().st_size
 
 
+def install(zip_path: Path, profiles_root: Path, profile: str = "default") -> Path:
+    """Unpack the plugin zip into a QGIS profile and enable it; return the plugin folder."""
+    base = Path(profiles_root) / "profiles" / profile
+    plugins = base / "python" / "plugins"
+    target = plugins / TOP
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    plugins.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(plugins)
+    ini = base / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True, exist_ok=True)
+    settings = configparser.ConfigParser(interpolation=None, strict=False)
+    settings.optionxform = str
+    if ini.exists():
+        settings.read(ini, encoding="utf-8")
+    if not settings.has_section("PythonPlugins"):
+        settings.add_section("PythonPlugins")
+    settings.set("PythonPlugins", TOP, "true")
+    with ini.open("w", encoding="utf-8") as fh:
+        settings.write(fh, space_around_delimiters=False)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "qpvgeo_plugin.zip",
                         help="zip to write (default: qpvgeo_plugin.zip at the repository root)")
+    parser.add_argument("--install", type=Path, metavar="PROFILES_ROOT",
+                        help="also install and enable the plugin in this QGIS profiles folder")
     args = parser.parse_args(argv)
     n, size = build(args.output)
     print(f"{args.output}: {n} files, {size / 1024:.0f} KiB, version {library_version()}")
+    if args.install:
+        print(f"installed in {install(args.output, args.install)}")
     return 0
 
 

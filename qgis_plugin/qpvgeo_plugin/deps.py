@@ -5,13 +5,23 @@ the third-party packages (pandas, geopandas, shapely, pyproj; folium, matplotlib
 portrait) must be installed in QGIS's Python. When they are not, the algorithms refuse to run
 (``canExecute``) with a French message listing what is missing and how to install it, instead of
 an ImportError traceback.
+
+Binary conflicts (Linux). Inside the QGIS executables (``qgis``, ``qgis_process.bin``) the GEOS,
+PROJ and GDAL libraries QGIS links are loaded in the process's global symbol scope. A shapely or
+pyproj *wheel* carries its own, newer GEOS/PROJ under the same symbol names, and the dynamic
+linker binds the wheel's calls to QGIS's copies: calls then mix two library versions and QGIS
+crashes ("double free or corruption", "WKB output dimension must be 2 or 3", segfault at exit;
+checked with QGIS 3.22 on Debian 12 and the shapely 2.2 / pyproj 3.7 wheels). In a plain Python
+process importing PyQGIS the libraries stay local and wheels are fine. :func:`conflicts` detects
+the clash and the algorithms refuse to run with the fix (distribution packages, or shapely built
+against the system GEOS) instead of crashing QGIS.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
+from typing import Any
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 VENDOR_DIR = os.path.join(PLUGIN_DIR, "_vendor")
@@ -57,20 +67,34 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def _installed_version(module: str) -> str | None:
+    """Version of an installed package, read from its metadata (without importing it)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _problem(module: str, minimum: str) -> str | None:
-    """Return None when ``module`` imports with a version >= ``minimum``, else a French reason."""
+    """None when ``module`` is installed with a version >= ``minimum``, else a French reason.
+
+    Nothing is imported (see :func:`conflicts`: importing a clashing wheel can crash QGIS).
+    """
     if module in _cache:
         return _cache[module]
+    import importlib.util
+
     reason: str | None = None
     try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        reason = "absent" if isinstance(exc, ModuleNotFoundError) and exc.name == module else (
-            f"ne se charge pas ({exc})")
-    except Exception as exc:  # a broken binary wheel raises anything
-        reason = f"ne se charge pas ({type(exc).__name__}: {exc})"
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        spec, reason = None, f"introuvable ({exc})"
+    if spec is None:
+        reason = reason or "absent"
     else:
-        version = str(getattr(mod, "__version__", "") or "")
+        version = _installed_version(module) if module != "qpvgeo" else None
         if version and _version_tuple(version) < _version_tuple(minimum):
             reason = f"version {version} trouvée, {minimum} ou plus récente requise"
     _cache[module] = reason
@@ -93,6 +117,106 @@ def missing(groups: tuple[str, ...] = ("core",)) -> list[tuple[str, str, str]]:
     return out
 
 
+def _global_symbol(name: str) -> Any:
+    """A C function visible in the process's global symbol scope (Linux), or None."""
+    try:
+        import ctypes
+
+        return getattr(ctypes.CDLL(None), name)
+    except (AttributeError, OSError):
+        return None
+
+
+def _qgis_library_versions() -> dict[str, str]:
+    """Versions of the GEOS / PROJ / GDAL that QGIS loaded, when globally visible (Linux)."""
+    out = {}
+    try:
+        from qgis.core import Qgis, QgsProjUtils
+    except ImportError:  # pragma: no cover - the plugin always runs in QGIS
+        return out
+    if _global_symbol("GEOSversion") is not None:
+        out["GEOS"] = Qgis.geosVersion().split("-")[0]
+    if _global_symbol("proj_info") is not None:
+        out["PROJ"] = f"{QgsProjUtils.projVersionMajor()}.{QgsProjUtils.projVersionMinor()}"
+    if _global_symbol("GDALVersionInfo") is not None:
+        try:
+            from osgeo import gdal
+
+            out["GDAL"] = gdal.__version__
+        except ImportError:  # pragma: no cover
+            pass
+    return out
+
+
+# package -> bundled libraries to look for in "<package>.libs" (auditwheel's folder)
+_BUNDLED = {
+    "shapely": {"GEOS": "libgeos-"},
+    "pyproj": {"PROJ": "libproj-"},
+    "rasterio": {"GDAL": "libgdal-", "GEOS": "libgeos-", "PROJ": "libproj-"},
+    "pyogrio": {"GDAL": "libgdal-"},
+}
+
+
+def _bundled_version(package: str, prefix: str) -> str | None:
+    """Version of a library a wheel bundles (from the file name), without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    libs = os.path.join(os.path.dirname(next(iter(spec.submodule_search_locations))),
+                        f"{package}.libs")
+    if not os.path.isdir(libs):
+        return None
+    for name in os.listdir(libs):
+        if name.startswith(prefix) and ".so." in name:
+            numbers = name.split(".so.", 1)[1].split(".")
+            if prefix in ("libproj-", "libgdal-") and len(numbers) > 3:
+                numbers = numbers[1:]  # drop the soname major (libproj.so.25.9.5.1 -> 9.5.1)
+            return ".".join(numbers)
+    return None
+
+
+def conflicts(groups: tuple[str, ...] = ("core",)) -> list[str]:
+    """French descriptions of wheels whose bundled GEOS/PROJ/GDAL clash with QGIS's.
+
+    Only Linux, and only when QGIS's libraries are in the global symbol scope (QGIS
+    executables, not a Python process importing PyQGIS). Nothing is imported: importing a
+    clashing wheel is already enough to crash QGIS at exit.
+    """
+    if not sys.platform.startswith("linux"):
+        return []
+    qgis_versions = _qgis_library_versions()
+    if not qgis_versions:
+        return []
+    packages = ["shapely", "pyproj"] + (["pyogrio"] if "portrait" in groups else [])
+    out = []
+    for package in packages:
+        for lib, prefix in _BUNDLED[package].items():
+            if lib not in qgis_versions:
+                continue
+            bundled = _bundled_version(package, prefix)
+            qgis_v = qgis_versions[lib]
+            n = len(_version_tuple(qgis_v))
+            if bundled and _version_tuple(bundled)[:n] != _version_tuple(qgis_v)[:n]:
+                out.append(f"le paquet {package} embarque {lib} {bundled} alors que QGIS "
+                           f"utilise {lib} {qgis_v}")
+    return out
+
+
+def conflict_message(problems: list[str]) -> str:
+    """French explanation and fix for :func:`conflicts`."""
+    return (
+        "Conflit de bibliothèques dans QGIS : " + " ; ".join(problems) + ". Sous Linux, ces "
+        "paquets pip (« wheels ») embarquent leur propre GEOS/PROJ qui se mélange à celui de "
+        "QGIS et fait planter QGIS ; qpvgeo refuse donc de s'exécuter. Installez des versions "
+        "construites avec les bibliothèques du système : le pyproj de la distribution "
+        "(sudo apt install python3-pyproj, puis python3 -m pip uninstall pyproj) et shapely "
+        "compilé localement (sudo apt install libgeos-dev python3-dev gcc ; python3 -m pip "
+        "install --user --no-binary shapely \"shapely>=2.0\"), avec \"geopandas>=1.0,<1.1\" "
+        "si le pyproj de la distribution est antérieur à 3.5. Puis redémarrez QGIS.")
+
+
 def install_command(requirements: list[str]) -> str:
     """The pip command a user runs to install ``requirements`` into QGIS's Python."""
     quoted = " ".join(f'"{r}"' for r in requirements)
@@ -105,7 +229,10 @@ def install_command(requirements: list[str]) -> str:
 
 
 def missing_message(groups: tuple[str, ...] = ("core",)) -> str:
-    """French message listing the missing packages and how to install them ('' if none)."""
+    """French message listing the missing or clashing packages and the fix ('' if none)."""
+    clashes = conflicts(groups)
+    if clashes:
+        return conflict_message(clashes)
     problems = missing(groups)
     if not problems:
         return ""

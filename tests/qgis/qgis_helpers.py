@@ -15,3 +15,8 @@ def box_wkt(x0, y0, x1, y1):
 def point_wkt(x, y):
     """WKT of a point (coordinates relative to (X0, Y0), metres)."""
     return f"POINT({X0 + x} {Y0 + y})"
+
+# every algorithm the provider must offer (fixed ids: models and scripts depend on them)
+EXPECTED_ALGORITHMS = {
+    "iris_qpv_overlap",
+}

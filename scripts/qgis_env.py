@@ -1,0 +1,119 @@
+"""Run ``qgis_process.bin`` with the plugin in a temporary profile and a QGIS-safe Python path.
+
+Used by ``tests/qgis/test_qgis_process.py`` and ``benchmarks/bench_qgis.py``.
+
+Why a separate site folder: inside the QGIS executables on Linux, QGIS's own GEOS and PROJ sit in
+the global symbol scope, and the shapely / pyproj *wheels* (which bundle newer GEOS / PROJ under
+the same symbol names) get bound to them: QGIS then crashes (see
+``qgis_plugin/qpvgeo_plugin/deps.py``). :func:`compatible_site` prepares, once, a folder holding
+shapely compiled against the system GEOS (needs ``libgeos-dev``, ``python3-dev``, ``gcc``) and
+the distribution's pyproj (``python3-pyproj``, built against the system PROJ); it goes first on
+``PYTHONPATH``, before the environment's own site-packages (pandas, geopandas, numpy...).
+This mirrors the installation documented for Linux users in ``docs/qgis.md``.
+
+Usage: python scripts/qgis_env.py [SITE_DIR]   (prepare the site folder and print its path)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import site
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SITE = ROOT / "build" / "qgis-site"
+QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _system_geos() -> str | None:
+    exe = shutil.which("geos-config")
+    if exe is None:
+        return None
+    return subprocess.run([exe, "--version"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def _system_pyproj() -> Path | None:
+    """Folder of the distribution's pyproj package (built against the system PROJ)."""
+    out = subprocess.run(
+        [SYSTEM_PYTHON, "-S", "-c", "import sys; sys.path.append('/usr/lib/python3/dist-packages');"
+         "import pyproj, os; print(os.path.dirname(pyproj.__file__))"],
+        capture_output=True, text=True)
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+
+
+def compatible_site(target: Path = DEFAULT_SITE, python: str = sys.executable) -> Path:
+    """Prepare (once) the QGIS-safe site folder and return it.
+
+    Raises ``RuntimeError`` with the missing system package when it cannot be prepared.
+    """
+    geos = _system_geos()
+    if geos is None:
+        raise RuntimeError("geos-config introuvable : installez libgeos-dev (apt-get install "
+                           "libgeos-dev python3-dev gcc) pour compiler shapely contre le GEOS "
+                           "de QGIS")
+    stamp = target / ".qpvgeo-site"
+    if stamp.exists() and stamp.read_text().strip() == f"geos {geos}":
+        return target
+    pyproj_dir = _system_pyproj()
+    if pyproj_dir is None:
+        raise RuntimeError("pyproj de la distribution introuvable : apt-get install python3-pyproj")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".qgis-site-", dir=target.parent))
+    try:
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps",
+                        "--target", str(tmp), "--no-binary", "shapely", "shapely>=2.0"],
+                       check=True)
+        os.symlink(pyproj_dir, tmp / "pyproj")
+        for info in pyproj_dir.parent.glob("pyproj-*info"):
+            os.symlink(info, tmp / info.name)
+        (tmp / ".qpvgeo-site").write_text(f"geos {geos}\n")
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def qgis_process_env(profiles_root: Path, site_dir: Path | None) -> dict[str, str]:
+    """Environment of a headless run on ``profiles_root`` (QGIS_CUSTOM_CONFIG_PATH).
+
+    ``PYTHONPATH`` = the QGIS-safe site folder, then this Python's site-packages (as after a
+    ``pip install --user``). PROJ_LIB/PROJ_DATA are never set.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "PROJ_LIB", "PROJ_DATA")}
+    env.update(QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=str(profiles_root))
+    paths = [str(site_dir)] if site_dir else []
+    paths += [p for p in site.getsitepackages() if p.startswith(sys.prefix)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def install_plugin(profiles_root: Path, zip_path: Path) -> Path:
+    """Build the zip and install it, enabled, in ``profiles_root`` (see build_plugin.py)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import build_plugin
+    finally:
+        sys.path.pop(0)
+    build_plugin.build(zip_path)
+    return build_plugin.install(zip_path, profiles_root)
+
+
+def run_qgis_process(args: list[str], profiles_root: Path, site_dir: Path | None, cwd: Path,
+                     timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``qgis_process.bin *args`` headless; return the completed process (text output)."""
+    return subprocess.run([QGIS_PROCESS, *args], env=qgis_process_env(profiles_root, site_dir),
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+if __name__ == "__main__":
+    print(compatible_site(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_SITE))

@@ -1,0 +1,122 @@
+"""The plugin zip installed in a clean temporary profile, run by ``qgis_process.bin``.
+
+This is what a user gets: the zip built by ``scripts/build_plugin.py`` (``make plugin``),
+unpacked into a profile, the library taken from the zip's bundled copy (the repository is not on
+the path), third-party packages from the environment's site-packages (as after
+``pip install --user -r requirements.txt``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import qgis_env  # noqa: E402
+
+sys.path.pop(0)
+
+
+@pytest.fixture(scope="module")
+def installed_profile(qgis_app, tmp_path_factory):
+    """A profiles root holding only the freshly built plugin, enabled."""
+    if not Path(qgis_env.QGIS_PROCESS).exists():
+        pytest.skip(f"qgis_process.bin introuvable ({qgis_env.QGIS_PROCESS}) : installez qgis")
+    tmp = tmp_path_factory.mktemp("qgis_process")
+    profiles = tmp / "profiles_root"
+    qgis_env.install_plugin(profiles, tmp / "qpvgeo_plugin.zip")
+    return profiles
+
+
+@pytest.fixture(scope="module")
+def qgis_site():
+    """shapely built against QGIS's GEOS + the distribution's pyproj (see scripts/qgis_env.py)."""
+    try:
+        return qgis_env.compatible_site()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+
+
+def run_qgis_process(profiles, site_dir, *args, cwd):
+    return qgis_env.run_qgis_process(list(args), profiles, site_dir, cwd, timeout=300)
+
+
+def _json(proc):
+    return json.loads(proc.stdout[proc.stdout.index("{"):])
+
+
+def test_provider_listed_with_every_algorithm(installed_profile, qgis_site, tmp_path):
+    from qgis_helpers import EXPECTED_ALGORITHMS
+
+    proc = run_qgis_process(installed_profile, qgis_site, "--json", "list", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    listing = _json(proc)
+    provider = listing["providers"]["qpvgeo"]
+    ids = set(provider["algorithms"])
+    assert ids == {f"qpvgeo:{alg_id}" for alg_id in EXPECTED_ALGORITHMS}
+
+
+def test_iris_qpv_overlap_through_qgis_process(installed_profile, qgis_site, tmp_path):
+    """Hand-worked: IRIS A (0–100) and B (100–200), QPV x 50–150: halves everywhere."""
+    import geopandas as gpd
+    from qgis_helpers import X0, Y0
+    from shapely import box
+
+    iris = gpd.GeoDataFrame({"code_iris": ["624980101", "624980102"]},
+                            geometry=[box(X0, Y0, X0 + 100, Y0 + 100),
+                                      box(X0 + 100, Y0, X0 + 200, Y0 + 100)], crs=2154)
+    qpv = gpd.GeoDataFrame({"code_qpv": ["QN06201A"]},
+                           geometry=[box(X0 + 50, Y0, X0 + 150, Y0 + 100)], crs=2154)
+    iris.to_file(tmp_path / "iris.gpkg")
+    qpv.to_crs(3950).to_file(tmp_path / "qpv.geojson")  # CC50, as local portals publish
+    out = tmp_path / "out.gpkg"
+    proc = run_qgis_process(
+        installed_profile, qgis_site, "--json", "run", "qpvgeo:iris_qpv_overlap", "--",
+        f"IRIS={tmp_path / 'iris.gpkg'}", f"QPV={tmp_path / 'qpv.geojson'}", f"OUTPUT={out}",
+        cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = _json(proc)
+    assert result["results"]["OUTPUT"] == str(out)
+    got = gpd.read_file(out).sort_values("code_iris")
+    assert got["surface_m2"].tolist() == pytest.approx([50 * 100] * 2, rel=1e-6)
+    assert got["part_de_l_iris"].tolist() == pytest.approx([0.5, 0.5], rel=1e-6)
+    assert got["part_du_qpv"].tolist() == pytest.approx([0.5, 0.5], rel=1e-6)
+
+
+def test_qgis_process_reports_a_bad_input_as_an_error(installed_profile, qgis_site, tmp_path):
+    """A layer without CRS: a French message and a failure code, no traceback, no output."""
+    (tmp_path / "no_crs.geojson").write_text(json.dumps({
+        "type": "FeatureCollection", "crs": None, "features": []}))
+    out = tmp_path / "out.gpkg"
+    proc = run_qgis_process(
+        installed_profile, qgis_site, "run", "qpvgeo:iris_qpv_overlap", "--",
+        f"IRIS={tmp_path / 'no_crs.geojson'}", f"QPV={tmp_path / 'no_crs.geojson'}",
+        f"OUTPUT={out}", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not out.exists()
+
+
+def test_clashing_wheels_are_refused_not_crashed(installed_profile, tmp_path):
+    """With the shapely/pyproj wheels (own GEOS/PROJ) inside qgis_process: a clear refusal."""
+    import geopandas as gpd
+    from qgis_helpers import X0, Y0
+    from shapely import box
+
+    gpd.GeoDataFrame({"code_iris": ["624980101"], "code_qpv": ["QN06201A"]},
+                     geometry=[box(X0, Y0, X0 + 100, Y0 + 100)], crs=2154).to_file(
+        tmp_path / "z.gpkg")
+    proc = run_qgis_process(
+        installed_profile, None, "run", "qpvgeo:iris_qpv_overlap", "--",
+        f"IRIS={tmp_path / 'z.gpkg'}", f"QPV={tmp_path / 'z.gpkg'}",
+        f"OUTPUT={tmp_path / 'out.gpkg'}", cwd=tmp_path)
+    assert proc.returncode not in (0, -6, -11, 134, 139), proc.stdout + proc.stderr
+    assert "Conflit de bibliothèques" in proc.stdout + proc.stderr
+    assert "--no-binary shapely" in proc.stdout + proc.stderr
+    assert not (tmp_path / "out.gpkg").exists()
