@@ -720,3 +720,24 @@ def test_source_column_is_kept_after_the_normalised_columns(tmp_path):
     assert list(df.columns) == ["code_iris", "insee_com", "source", "P20_POP", "secret_vars"]
     assert df["source"].iloc[0] == "illustratif"
     assert df["secret_vars"].iloc[0] == ""  # source is text, not a variable
+
+
+def test_bpe_overseas_rows_and_crs_argument_without_epsg_column(tmp_path):
+    from pyproj import Transformer
+
+    # Saint-Denis (La Réunion): BPE X/Y are in UTM 40S (EPSG:2975) when no EPSG column exists
+    path = write(tmp_path / "bpe_dom.csv",
+                 "DEPCOM;TYPEQU;LAMBERT_X;LAMBERT_Y\n97411;D201;338000;7690000\n"
+                 "62498;D201;686000;7034000\n")
+    bpe = io.read_bpe(path)
+    x, y = Transformer.from_crs(2975, 2154, always_xy=True).transform(338000.0, 7690000.0)
+    assert bpe.geometry.iloc[0].x == pytest.approx(x)
+    assert bpe.geometry.iloc[0].y == pytest.approx(y)
+    assert (bpe.geometry.iloc[1].x, bpe.geometry.iloc[1].y) == (686000, 7034000)
+    # crs= says which CRS the X/Y columns are in when the file does not
+    cc50 = write(tmp_path / "bpe_cc50.csv", "DEPCOM;TYPEQU;LAMBERT_X;LAMBERT_Y\n62498;D201;"
+                 "1686000;9234000\n")
+    x, y = Transformer.from_crs(3950, 2154, always_xy=True).transform(1686000.0, 9234000.0)
+    bpe = io.read_bpe(cc50, crs="EPSG:3950")
+    assert bpe.geometry.iloc[0].x == pytest.approx(x)
+    assert bpe.geometry.iloc[0].y == pytest.approx(y)
