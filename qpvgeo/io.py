@@ -143,15 +143,17 @@ def _open_layer(
             "GeoJSON, shapefile (with .shp, .shx, .dbf) or GeoPackage"
         ) from exc
     names = [str(row[0]) for row in layers]
+    # attribute tables (QGIS's layer_styles, metadata) are never the layer asked for
+    spatial = [str(row[0]) for row in layers if row[1] is not None] or names
     if layer is None:
-        if len(names) == 1:
-            layer = names[0]
+        if len(spatial) == 1:
+            layer = spatial[0]
         else:
-            lower = {n.lower(): n for n in names}
+            lower = {n.lower(): n for n in spatial}
             layer = next((lower[c.lower()] for c in prefer if c.lower() in lower), None)
             if layer is None:
                 raise SchemaError(
-                    f"{label}: the file has {len(names)} layers ({', '.join(names) or 'none'}); "
+                    f"{label}: the file has {len(spatial)} layers ({', '.join(spatial)}); "
                     "pass layer='<name>' to choose one"
                 )
     elif layer not in names:

@@ -741,3 +741,12 @@ def test_bpe_overseas_rows_and_crs_argument_without_epsg_column(tmp_path):
     bpe = io.read_bpe(cc50, crs="EPSG:3950")
     assert bpe.geometry.iloc[0].x == pytest.approx(x)
     assert bpe.geometry.iloc[0].y == pytest.approx(y)
+
+
+def test_attribute_tables_of_a_geopackage_are_not_layers(tmp_path):
+    import pyogrio
+
+    path = tmp_path / "saved_by_qgis.gpkg"
+    gpd.read_file(DATA / "qpv2024_wgs84.geojson").to_file(path, layer="qpv")
+    pyogrio.write_dataframe(pd.DataFrame({"styleName": ["qpv"]}), path, layer="layer_styles")
+    assert len(io.read_qpv(path)) == 3  # layer_styles (no geometry) is not a candidate
