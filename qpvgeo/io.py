@@ -398,8 +398,8 @@ def read_qpv_correspondence(
     none_at_all = ~long.groupby("_row")["code_qpv_2015"].transform(lambda s: s.notna().any())
     keep = has | (none_at_all & (long["rank"] == ranks[0][0]))
     long = long.loc[keep].copy()
-    long.loc[long["code_qpv_2015"].isna(), "rank"] = pd.NA
     long["rank"] = long["rank"].astype("Int64")
+    long.loc[long["code_qpv_2015"].isna(), "rank"] = pd.NA
     long = long.sort_values(["_row", "rank"], kind="stable", na_position="first")
     bad = long["code_qpv_2015"].notna() & ~long["code_qpv_2015"].astype(str).str.startswith("QP")
     if bad.any():
