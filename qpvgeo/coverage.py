@@ -27,8 +27,11 @@ which is the signed-area accumulation used by font rasterisers:
 
 Centre mode is the same pipeline with one increment per crossing of an edge with a row of pixel
 centres (the winding number at each centre), which makes it an exact pixel-centre rasteriser
-that needs no special handling of overlapping polygons. A centre lying exactly on the boundary is
-inside when the boundary is on its left or below it (half-open rule).
+that needs no special handling of overlapping polygons. Ties are half-open in pixel space: a
+centre exactly on a boundary belongs to the polygon on its left (in columns) and below it (in rows,
+i.e. to the south on a north-up raster), so polygons tiling the plane share every centre exactly
+once. GDAL's rasterize agrees except for centres exactly on a horizontal edge, which it gives to
+both sides.
 
 All polygons are processed together: each one gets a flat buffer covering its pixel bounding box
 (plus the sink column), the increments of all pieces are added with one ``np.bincount``, and the
@@ -152,7 +155,7 @@ def prepare_polygons(
     """
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)
-    a, b, c, d, e, f = (float(v) for v in transform)
+    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
     det = a * e - b * d
     if det == 0.0 or not np.isfinite(det):
         raise RasterError(f"degenerate raster transform {transform}")

@@ -26,8 +26,8 @@ Output columns
 --------------
 ``class_fractions`` (index = zones' index, order kept):
     one column per class value (int labels, share of the measured area, 0–1, NaN when nothing is
-    measured); ``measured_px`` (pixels, fractional in exact mode); ``measured_area_m2``;
-    ``coverage`` (measured area / polygon area, 0–1); ``source`` when an input is illustrative.
+    measured); ``measured_px`` (pixels, fractional in exact mode); ``measured_area_m2``
+    (see below); ``coverage`` (measured area / polygon area, 0–1); ``source`` when an input is illustrative.
 
 ``building_heat_loss`` (GeoDataFrame in EPSG:2154, buildings' index and columns kept):
     ``heatloss_class`` (nullable Int64: the scheme's class value, <NA> when not classed),
@@ -57,6 +57,10 @@ Output columns
     the requested statistics (``mean``, ``median``, ``min``, ``max``, ``std``, ``pNN``,
     ``count`` = weighted pixel count), ``above_share`` (0–1 of the measured area above
     ``threshold``, when given), ``measured_px``, ``measured_area_m2``, ``coverage``.
+
+Areas: every ``*_area_m2`` is in m² of EPSG:2154, qpvgeo's working CRS, whatever the raster's
+CRS: the measured share of a polygon (exact, computed in pixel space) times the polygon's
+Lambert-93 area. CC50 (EPSG:3950) areas are about 0.3 % smaller than Lambert-93 ones at Lens.
 
 Every result carries provenance in ``result.attrs["qpvgeo"]`` (source, vintage, method, units).
 """
@@ -245,7 +249,8 @@ class HeatLossScheme:
 
     @classmethod
     def temperature(
-        cls, breaks: Sequence[float], *, relative: bool = False, statistic: str = "mean",
+        cls, breaks: Sequence[float] | None = None, *, relative: bool | None = None,
+        statistic: str = "mean",
         labels: Sequence[str] = ("faibles", "moyennes", "fortes", "excessives"),
         colours: Sequence[str] = ("#2c7bb6", "#abd9e9", "#fdd835", "#d7191c"),
         strong: Sequence[str] = ("fortes", "excessives"), units: str = "°C",
@@ -254,11 +259,12 @@ class HeatLossScheme:
 
         Parameters
         ----------
-        breaks : sequence of float
+        breaks : sequence of float, optional
             ``len(labels) - 1`` increasing breaks, in °C (absolute) or percentiles 0–100
-            (``relative=True``), e.g. ``(25, 50, 75)`` for quartiles of the scene.
-        relative : bool
+            (``relative=True``). Default: quartiles of the scene, ``(25, 50, 75)`` relative.
+        relative : bool, optional
             Breaks are percentiles of the per-roof statistic over the scene's classed roofs.
+            Default: True without ``breaks``, False (°C) when ``breaks`` are given.
         statistic : str
             Per-roof statistic: ``"mean"``, ``"median"`` or ``"pNN"`` (coverage-weighted).
         labels, colours : sequence of str
@@ -268,6 +274,10 @@ class HeatLossScheme:
         units : str
             Units of the raster values.
         """
+        if relative is None:
+            relative = breaks is None
+        if breaks is None:
+            breaks = (25.0, 50.0, 75.0)
         if len(labels) != len(colours):
             raise ValueError("labels and colours must have the same length")
         classes = tuple(HeatLossClass(i + 1, lab, col, lab in strong)
@@ -340,7 +350,7 @@ def _polygons_in_raster_crs(
     gdf: gpd.GeoDataFrame, src: RasterSource, *, name: str, buffer_m: float = 0.0,
     min_area_m2: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (geoms in the raster CRS, L93 areas m², interior-used mask), positions kept.
+    """Return (geoms in the raster CRS, their L93 areas m², interior mask), positions kept.
 
     The layer is checked (GeoDataFrame, CRS, polygons), repaired (warning) and, with
     ``buffer_m > 0``, shrunk by a negative buffer in Lambert-93 metres; a shrunk polygon smaller
@@ -367,7 +377,6 @@ def _polygons_in_raster_crs(
     repaired = _validate.repair_geometries(l93, name=name)
     geom = np.full(len(l93), None, dtype=object)
     geom[repaired.index.to_numpy()] = np.asarray(repaired.geometry.array, dtype=object)
-    area_l93 = np.nan_to_num(np.asarray(shapely.area(geom), dtype=float))
     interior = np.zeros(len(geom), dtype=bool)
     if buffer_m > 0:
         shrunk = shapely.buffer(geom, -float(buffer_m))
@@ -376,18 +385,32 @@ def _polygons_in_raster_crs(
         ok &= ~shapely.is_missing(geom)
         geom = np.where(ok, shrunk, geom)
         interior = ok
+    area_l93 = np.nan_to_num(np.asarray(shapely.area(geom), dtype=float))
     series = gpd.GeoSeries(geom, crs=l93.crs)
     in_raster = _validate.to_crs(gpd.GeoDataFrame(geometry=series), src.crs, name=name)
     return np.asarray(in_raster.geometry.array, dtype=object), area_l93, interior
 
 
-def _area_factor(src: RasterSource, pp: PixelPolygons, area_l93: np.ndarray) -> np.ndarray:
-    """m² per (fractional) pixel, per polygon: from the transform when the CRS is metric."""
-    px_m2 = src.pixel_area_m2
-    if px_m2 is not None:
-        return np.full(pp.n, px_m2)
+def _pixel_area_l93(src: RasterSource) -> float:
+    """Area in EPSG:2154 m² of the raster's central pixel (any raster CRS)."""
+    a, b, c, d, e, f = src.transform
+    i, j = src.width // 2, src.height // 2
+    corners = [(c + a * x + b * y, f + d * x + e * y)
+               for x, y in ((i, j), (i + 1, j), (i + 1, j + 1), (i, j + 1))]
+    pix = gpd.GeoSeries([shapely.Polygon(corners)], crs=src.crs)
+    return float(_validate.to_lambert93(gpd.GeoDataFrame(geometry=pix)).area.iloc[0])
+
+
+def _area_factor(pp: PixelPolygons, area_l93: np.ndarray) -> np.ndarray:
+    """Lambert-93 m² per (fractional) pixel, per polygon.
+
+    Measured areas are the measured share of each polygon (exact, in pixel space) times the
+    polygon's area in EPSG:2154, qpvgeo's working CRS, so that they compare with every other
+    area of the library whatever the raster's CRS (CC50 areas are about 0.3 % smaller than
+    Lambert-93 ones at Lens; geographic rasters have no metric pixel area at all).
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pp.area_px > 0, area_l93 / pp.area_px, np.nan)
+        return np.where(pp.area_px > 0, area_l93 / pp.area_px, 0.0)
 
 
 def _provenance(src: RasterSource, method: str, units: Any, illustrative: bool) -> dict[str, Any]:
@@ -540,7 +563,7 @@ def class_fractions(
     pandas.DataFrame
         Index = ``zones.index`` (order kept). One column per class value (share of the measured
         area, 0–1; NaN when nothing is measured), then ``measured_px`` (pixels, fractional in
-        exact mode), ``measured_area_m2`` (m²) and ``coverage`` (measured area / polygon area,
+        exact mode), ``measured_area_m2`` (m², EPSG:2154) and ``coverage`` (measured area / polygon area,
         0–1; NaN for an empty polygon); ``source`` = "illustratif" when an input is.
 
     Raises
@@ -558,7 +581,7 @@ def class_fractions(
         acc = _class_areas(src, pp, mode=mode, classes=classes, not_measured=not_measured,
                            budget_bytes=budget_bytes, batch_cells=batch_cells,
                            progress=progress)
-        factor = _area_factor(src, pp, area_l93)
+        factor = _area_factor(pp, area_l93)
         illustrative = _validate.is_illustrative(src.tags) or _validate.is_illustrative(zones)
         prov = _provenance(src, f"{mode} coverage class fractions", {
             "fractions": "share of measured area (0-1)", "measured_area_m2": "m2",
@@ -778,7 +801,7 @@ def raster_summary(
         pairs = _collect(src, pp, mode=mode, keep=bool(qs), threshold=threshold,
                          not_measured=(), budget_bytes=budget_bytes, batch_cells=batch_cells,
                          progress=progress)
-        factor = _area_factor(src, pp, area_l93)
+        factor = _area_factor(pp, area_l93)
         illustrative = _validate.is_illustrative(src.tags) or _validate.is_illustrative(zones)
         prov = _provenance(src, f"{mode} coverage weighted statistics", {
             "statistics": "raster units", "above_share": "share of measured area (0-1)",
@@ -868,12 +891,12 @@ def building_heat_loss(
     values = scheme.values
     n = len(buildings)
     with _Opened(raster, band) as src:
-        px_m2 = src.pixel_area_m2 or 0.0
+        px_m2 = _pixel_area_l93(src)
         geoms, area_l93, interior = _polygons_in_raster_crs(
             buildings, src, name=name, buffer_m=interior_buffer_m,
             min_area_m2=min_valid_pixels * px_m2)
         pp = prepare_polygons(geoms, src.transform)
-        factor = _area_factor(src, pp, area_l93)
+        factor = _area_factor(pp, area_l93)
         illustrative = _validate.is_illustrative(src.tags) or _validate.is_illustrative(
             buildings)
         stat_value = np.full(n, np.nan)
