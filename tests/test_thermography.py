@@ -662,3 +662,72 @@ def test_gdal_backend_gives_the_same_result(fixture_tif):
         assert src.nodata == 255
         res = class_fractions(src, one_zone(BUILDING))
     assert res.iloc[0][3] == pytest.approx(1.25 / 4)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def cli_files(tmp_path):
+    src, b = building_case(tags={"QPVGEO_SOURCE": "illustratif"})
+    tif = write_tif(tmp_path / "thermo.tif", src.read((0, src.height, 0, src.width)),
+                    Affine(*src.transform), nodata=255, tags=src.tags)
+    b.to_file(tmp_path / "bati.gpkg", driver="GPKG")
+    zones = gpd.GeoDataFrame(
+        {"code_qpv": ["QN06201A", "QN06202B"], "nom_qpv": ["Ouest", "Est"]},
+        geometry=[shapely.box(700_000, 7_000_000, 700_010, 7_000_010),
+                  shapely.box(700_010, 7_000_000, 700_020, 7_000_010)], crs=2154)
+    zones.to_crs(4326).to_file(tmp_path / "qpv.geojson", driver="GeoJSON")
+    return tmp_path, tif
+
+
+def test_cli_writes_buildings_and_zones(cli_files, capsys):
+    import pyogrio
+
+    from qpvgeo.cli import main
+
+    d, tif = cli_files
+    out = d / "out.gpkg"
+    rc = main(["thermography", "--raster", str(tif), "--buildings", str(d / "bati.gpkg"),
+               "--zones", str(d / "qpv.geojson"), "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "5 bâtiments, 2 classés" in text
+    assert "ILLUSTRATIVES" in text
+    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["buildings", "zones"]
+    bld = gpd.read_file(out, layer="buildings").set_index("building_id")
+    assert bld.loc["A", "heatloss_label"] == "fortes"
+    assert (bld["source"] == "illustratif").all()
+    zones = gpd.read_file(out, layer="zones").set_index("code_qpv")
+    # A (fortes) lies in the west zone; B (excessives), C (non classé), E (non mesuré) east.
+    assert zones.loc["QN06201A", "heatloss_strong_share"] == 1.0
+    assert zones.loc["QN06202B", "buildings_count"] == 3
+    assert zones.loc["QN06202B", "buildings_classified"] == 1
+    assert zones.loc["QN06202B", "nom_qpv"] == "Est"
+    assert [p.name for p in d.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_cli_cancel_and_bad_input_write_nothing(cli_files, capsys, monkeypatch):
+    from qpvgeo import thermography
+    from qpvgeo.cli import main
+    from qpvgeo.errors import Cancelled
+
+    d, tif = cli_files
+    out = d / "out.gpkg"
+    args = ["thermography", "--raster", str(tif), "--buildings", str(d / "bati.gpkg"),
+            "--zones", str(d / "qpv.geojson"), "--out", str(out)]
+
+    def cancelled(*a, progress=None, **k):
+        progress(0.5, "…")
+        raise Cancelled("annulé")
+
+    monkeypatch.setattr(thermography, "building_heat_loss", cancelled)
+    assert main(args) == 1
+    assert "rien n'a été écrit" in capsys.readouterr().err
+    monkeypatch.undo()
+    far = d / "loin.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 10, 10)], crs=2154).to_file(far)
+    assert main([*args[:4], str(far), *args[5:]]) == 2
+    assert "does not overlap" in capsys.readouterr().err
+    assert sorted(p.name for p in d.iterdir()) == ["bati.gpkg", "loin.geojson", "qpv.geojson",
+                                                   "thermo.tif"]
