@@ -26,11 +26,11 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from qpvgeo import _io_codes as c
 from qpvgeo import _io_insee as ins
+from qpvgeo import _io_layers as lay
 from qpvgeo import _io_points as pt
 from qpvgeo import _io_tables as t
 from qpvgeo import _validate as v
@@ -39,7 +39,6 @@ from qpvgeo.errors import (
     CodeFormatError,
     DataQualityWarning,
     EmptyLayerError,
-    InputFileError,
     SchemaError,
 )
 
@@ -63,10 +62,6 @@ Level = Literal["iris", "commune", "qpv"]
 
 
 _TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".zip"}
-
-
-def _label(path: Path, name: str | None) -> str:
-    return name or path.name
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,93 +116,7 @@ def read_layer(
     EmptyLayerError
         The layer has no feature (or none with a geometry).
     """
-    return _open_layer(path, layer=layer, crs=crs, name=name)
-
-
-def _open_layer(
-    path: str | Path,
-    *,
-    layer: str | None,
-    crs: Any,
-    name: str | None,
-    prefer: Sequence[str] = (),
-    geom_kind: Literal["polygon", "point", None] = None,
-) -> gpd.GeoDataFrame:
-    p = t.check_file(path)
-    label = _label(p, name)
-    try:
-        layers = pyogrio.list_layers(p)
-    except Exception as exc:  # pyogrio raises DataSourceError and friends
-        raise InputFileError(
-            f"{label}: cannot open as a vector layer ({exc}); check that the file is a "
-            "GeoJSON, shapefile (with .shp, .shx, .dbf) or GeoPackage"
-        ) from exc
-    names = [str(row[0]) for row in layers]
-    # attribute tables (QGIS's layer_styles, metadata) are never the layer asked for
-    spatial = [str(row[0]) for row in layers if row[1] is not None] or names
-    if layer is None:
-        if len(spatial) == 1:
-            layer = spatial[0]
-        else:
-            lower = {n.lower(): n for n in spatial}
-            layer = next((lower[c.lower()] for c in prefer if c.lower() in lower), None)
-            if layer is None:
-                raise SchemaError(
-                    f"{label}: the file has {len(spatial)} layers ({', '.join(spatial)}); "
-                    "pass layer='<name>' to choose one"
-                )
-    elif layer not in names:
-        raise SchemaError(
-            f"{label}: no layer {layer!r} (layers: {', '.join(names) or 'none'}); "
-            "pass one of these as layer="
-        )
-    if len(names) > 1:
-        label = f"{label}:{layer}"
-    try:
-        gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
-    except Exception as exc:
-        raise InputFileError(f"{label}: cannot read the layer ({exc})") from exc
-    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
-        raise SchemaError(
-            f"{label}: the layer has no geometry; give a spatial layer (a table is read "
-            "with read_insee_table or the point readers)"
-        )
-    v.check_not_empty(gdf, name=label)
-    if gdf.geometry.name != "geometry":
-        if "geometry" in gdf.columns:
-            gdf = gdf.rename(columns={"geometry": "geometry_attr"})
-        gdf = gdf.rename_geometry("geometry")
-    t.check_declared_crs(gdf.crs, crs, name=label)
-    gdf = v.to_lambert93(gdf, name=label, crs=crs)
-    gdf = _codes_from_numbers(gdf, label)
-    types = set(shapely.get_type_id(np.asarray(gdf.geometry.array)[gdf.geometry.notna()]))
-    polygonal = bool(types) and types <= {3, 6}
-    gdf = v.repair_geometries(gdf, name=label, polygonal=polygonal)
-    if len(gdf) == 0:
-        raise EmptyLayerError(f"{label}: no feature has a geometry; check the file")
-    if geom_kind is not None:
-        _check_geom_kind(gdf, geom_kind, label)
-    return gdf
-
-
-def _check_geom_kind(gdf: gpd.GeoDataFrame, kind: str, label: str) -> None:
-    types = gdf.geometry.geom_type
-    ok = types.isin(["Polygon", "MultiPolygon"] if kind == "polygon" else ["Point", "MultiPoint"])
-    if not ok.all():
-        found = ", ".join(sorted(set(types[~ok].astype(str))))
-        raise SchemaError(
-            f"{label}: expected {kind} geometries but {int((~ok).sum())} feature(s) are {found}; "
-            f"give the {kind} layer of the dataset"
-        )
-
-
-def _codes_from_numbers(gdf: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
-    """Zero-pad numeric code columns known by name (a shapefile stores INSEE_COM as integer)."""
-    for col in gdf.columns:
-        kind = c.KNOWN_CODE_COLUMNS.get(str(col).lower())
-        if kind and pd.api.types.is_numeric_dtype(gdf[col]):
-            gdf[col] = v.normalize_codes(gdf[col], kind, name=label, column=str(col), strict=False)
-    return gdf
+    return lay.open_layer(path, layer=layer, crs=crs, name=name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +178,7 @@ def read_qpv(
     """
     p = t.check_file(path)
     label = p.name
-    gdf = _open_layer(p, layer=layer, crs=crs, name=label, geom_kind="polygon")
+    gdf = lay.open_layer(p, layer=layer, crs=crs, name=label, geom_kind="polygon")
     found = t.resolve_columns(gdf, _QPV_SPEC, name=label, required=["code_qpv", "nom_qpv"],
                               columns=columns)
     code_col = str(found["code_qpv"])
@@ -448,7 +357,7 @@ def read_iris(
     """
     p = t.check_file(path)
     label = p.name
-    gdf = _open_layer(p, layer=layer, crs=crs, name=label, prefer=("contours_iris", "iris_ge"),
+    gdf = lay.open_layer(p, layer=layer, crs=crs, name=label, prefer=("contours_iris", "iris_ge"),
                       geom_kind="polygon")
     found = t.resolve_columns(gdf, _IRIS_SPEC, name=label,
                               required=["code_iris", "nom_iris", "typ_iris"], columns=columns,
@@ -511,7 +420,7 @@ def read_communes(
     """
     p = t.check_file(path)
     label = p.name
-    gdf = _open_layer(p, layer=layer, crs=crs, name=label, prefer=("commune", "communes"),
+    gdf = lay.open_layer(p, layer=layer, crs=crs, name=label, prefer=("commune", "communes"),
                       geom_kind="polygon")
     found = t.resolve_columns(gdf, _COMMUNE_SPEC, name=label, required=["insee_com", "nom_com"],
                               columns=columns)
@@ -549,7 +458,7 @@ def read_epci(
     """
     p = t.check_file(path)
     label = p.name
-    gdf = _open_layer(p, layer=layer, crs=crs, name=label, prefer=("epci",),
+    gdf = lay.open_layer(p, layer=layer, crs=crs, name=label, prefer=("epci",),
                       geom_kind="polygon")
     spec = {"siren_epci": ("CODE_SIREN", "siren", "code", "epci_siren", "siren_epci"),
             "nom_epci": ("NOM", "nom", "NOM_EPCI", "raison_sociale", "epci_nom")}
@@ -727,7 +636,7 @@ def _read_source(
                 f"({', '.join(sorted(pt.wanted_communes(communes))[:5])}…); check communes=")
         v.check_not_empty(df, name=name, what="row")
         return df, None, info
-    gdf = _open_layer(path, layer=layer, crs=crs, name=name, geom_kind="point")
+    gdf = lay.open_layer(path, layer=layer, crs=crs, name=name, geom_kind="point")
     if keep is not None:
         gdf = gdf.loc[keep(pd.DataFrame(gdf.drop(columns="geometry"))).to_numpy()]
         v.check_not_empty(gdf, name=name, what="point in the communes given")
@@ -1081,7 +990,7 @@ def read_buildings(
     """
     p = t.check_file(path)
     label = p.name
-    gdf = _open_layer(p, layer=layer, crs=crs, name=label, prefer=("batiment",),
+    gdf = lay.open_layer(p, layer=layer, crs=crs, name=label, prefer=("batiment",),
                       geom_kind="polygon")
     found = t.resolve_columns(gdf, _BUILDING_SPEC, name=label, required=list(_BUILDING_SPEC),
                               nullable=["usage1", "nb_logts", "nb_etages", "hauteur"],
