@@ -23,10 +23,23 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from . import convert, deps, names
+from . import convert, deps, names, styling
 
 ICON = os.path.join(deps.PLUGIN_DIR, "icon.svg")
 ILLUSTRATIVE_SUFFIX = " (illustratif)"
+
+# French heading of each library error type, before the library's message
+ERROR_TITLES = {
+    "MissingCRSError": "système de coordonnées (SCR) manquant",
+    "CrsMismatchError": "systèmes de coordonnées incompatibles",
+    "EmptyLayerError": "couche vide",
+    "NoOverlapError": "les couches ne se recouvrent pas",
+    "SchemaError": "champ manquant ou invalide",
+    "CodeFormatError": "code mal formé (commune, IRIS, QPV)",
+    "DuplicateKeyError": "codes en double",
+    "InputFileError": "fichier introuvable ou illisible",
+    "RasterError": "raster inutilisable",
+}
 
 GROUPS = {
     "thermographie": "Thermographie",
@@ -37,29 +50,29 @@ GROUPS = {
 
 
 class _LayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Applies a style (and a name) to an output layer once QGIS has loaded it.
+    """Applies a QML style and a name to an output layer once QGIS has loaded it.
 
     Instances are kept alive in ``_alive`` until used: QGIS does not own them.
     """
 
     _alive: ClassVar[list[_LayerPostProcessor]] = []
 
-    def __init__(self, style: Any, name: str | None) -> None:
+    def __init__(self, qml: str | None, name: str | None) -> None:
         super().__init__()
-        self.style = style
+        self.qml = qml
         self.name = name
 
     @classmethod
-    def create(cls, style: Any, name: str | None) -> _LayerPostProcessor:
-        inst = cls(style, name)
+    def create(cls, qml: str | None, name: str | None) -> _LayerPostProcessor:
+        inst = cls(qml, name)
         cls._alive.append(inst)
         return inst
 
     def postProcessLayer(self, layer: Any, context: Any, feedback: Any) -> None:
         if layer is None:
             return
-        if self.style is not None:
-            self.style(layer)
+        if self.qml:
+            styling.apply_qml(layer, self.qml)
         if self.name:
             layer.setName(self.name)
         if self in self._alive:
@@ -105,6 +118,7 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
         from qpvgeo.errors import Cancelled, QpvgeoError
 
         self._illustrative = False
+        self._styles: list[tuple[str, str]] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -113,8 +127,9 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(self.tr(
                     "qpvgeo : traitement annulé, aucune sortie n'a été écrite.")) from exc
             except QpvgeoError as exc:
+                title = ERROR_TITLES.get(type(exc).__name__, type(exc).__name__)
                 raise QgsProcessingException(
-                    self.tr("qpvgeo : {} — {}").format(type(exc).__name__, exc)) from exc
+                    self.tr("qpvgeo — {} : {}").format(self.tr(title), exc)) from exc
             finally:
                 self._report_warnings(caught, feedback)
         return results
@@ -165,15 +180,34 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
         convert.write_frame(sink, frame, columns, feedback, geometries=geometries)
         return dest_id
 
-    def finish_layer(self, dest_id: str, context: Any, *, title: str, illustrative: bool,
-                     style: Any = None) -> None:
-        """Name (suffix " (illustratif)" for stand-in data) and style an output layer on load."""
+    def finish_layer(self, dest_id: str | None, context: Any, *, title: str,
+                     illustrative: bool, qml: str | None = None) -> None:
+        """Name (" (illustratif)" for stand-in data) and style an output layer.
+
+        The style is applied when QGIS loads the layer, and stored in a GeoPackage output as
+        its default style (see :meth:`postProcessAlgorithm`).
+        """
+        if dest_id is None:
+            return
         name = title + (ILLUSTRATIVE_SUFFIX if illustrative else "")
+        if qml:
+            self._styles.append((dest_id, qml))
         if not context.willLoadLayerOnCompletion(dest_id):
             return
         details = context.layerToLoadOnCompletionDetails(dest_id)
         details.name = name
-        details.setPostProcessor(_LayerPostProcessor.create(style, name))
+        details.setPostProcessor(_LayerPostProcessor.create(qml, name))
+
+    def postProcessAlgorithm(self, context: Any, feedback: Any) -> dict:
+        """Store the styles of GeoPackage outputs in the files (sinks are closed by now)."""
+        for dest_id, qml in getattr(self, "_styles", []):
+            try:
+                styling.embed_in_geopackage(dest_id, qml)
+            except Exception as exc:  # a style must never fail a finished computation
+                feedback.pushWarning(self.tr("Style non enregistré dans {} : {}").format(
+                    dest_id, exc))
+        self._styles = []
+        return {}
 
 
 def is_illustrative(*frames: Any) -> bool:

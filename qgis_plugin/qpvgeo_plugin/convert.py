@@ -139,6 +139,7 @@ def _geometry_wkb(geom: QgsGeometry) -> bytes | None:
 def source_to_frame(
     source: Any, label: str, feedback: Any = None, *, fields: list[str] | None = None,
     geometry: bool = True, require_features: bool = True,
+    keep_geometries: dict[int, QgsGeometry] | None = None,
 ) -> gpd.GeoDataFrame | pd.DataFrame:
     """Read a Processing feature source into a GeoDataFrame (or a DataFrame for tables).
 
@@ -157,6 +158,9 @@ def source_to_frame(
         Read geometries (a GeoDataFrame in the source CRS) or not (a DataFrame).
     require_features
         Refuse an empty source with a French message.
+    keep_geometries
+        A dict filled with the original QGIS geometries by feature id (multi-part), to write
+        outputs with the input's exact geometry and CRS without converting back.
 
     Returns
     -------
@@ -171,6 +175,9 @@ def source_to_frame(
 
     if source is None:
         raise QgsProcessingException(tr("Couche « {} » introuvable ou illisible.").format(label))
+    name = source.sourceName() if hasattr(source, "sourceName") else ""
+    if name and name != label:
+        label = f"{label} ({name})"
     has_geom = geometry and source.wkbType() not in (QgsWkbTypes.Type.NoGeometry,
                                                     QgsWkbTypes.Type.Unknown)
     if has_geom:
@@ -201,7 +208,12 @@ def source_to_frame(
         for col, idx in zip(values, indices, strict=True):
             col.append(_py_value(attrs[idx]))
         if has_geom:
-            wkbs.append(_geometry_wkb(feat.geometry()))
+            geom = feat.geometry()
+            wkbs.append(_geometry_wkb(geom))
+            if keep_geometries is not None:
+                geom = QgsGeometry(geom)
+                geom.convertToMultiType()
+                keep_geometries[feat.id()] = geom
     if require_features and not ids:
         raise QgsProcessingException(tr(
             "La couche « {} » ne contient aucune entité (ou aucune entité sélectionnée quand "
@@ -223,6 +235,8 @@ def raster_path(layer: Any, label: str) -> str:
     """Path or GDAL connection string of a raster layer read by GDAL."""
     if layer is None:
         raise QgsProcessingException(tr("Raster « {} » introuvable ou illisible.").format(label))
+    if layer.name() and layer.name() != label:
+        label = f"{label} ({layer.name()})"
     if layer.providerType() != "gdal":
         raise QgsProcessingException(tr(
             "Le raster « {} » n'est pas un fichier lu par GDAL (fournisseur « {} ») : "
@@ -287,6 +301,11 @@ def _attr_value(value: Any) -> Any:
     except ImportError:  # pragma: no cover
         pass
     return value
+
+
+def multi_type(wkb_type: Any) -> Any:
+    """Multi-part version of a QGIS geometry type (outputs accept single and multi parts)."""
+    return QgsWkbTypes.multiType(wkb_type)
 
 
 def frame_wkb_type(frame: gpd.GeoDataFrame) -> Any:

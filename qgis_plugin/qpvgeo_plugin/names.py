@@ -31,7 +31,35 @@ EXACT = {
     "method": "methode",
     "weight_fallback": "repli_surface",
     "source": "source",
+    # thermography: buildings
+    "heatloss_class": "classe_deperdition",
+    "heatloss_label": "libelle_deperdition",
+    "heatloss_reason": "raison_non_classe",
+    "heatloss_class_share": "part_classe",
+    "heatloss_stat": "statistique_toit",
+    "heatloss_valid_px": "pixels_valides",
+    "heatloss_valid_area_m2": "surface_mesuree_m2",
+    "heatloss_coverage": "couverture_mesure",
+    "heatloss_interior": "mesure_interieur_toit",
+    "heatloss_method": "methode_deperdition",
+    # thermography: zones
+    "buildings_count": "nb_batiments",
+    "buildings_classified": "nb_batiments_classes",
+    "buildings_unclassified": "nb_batiments_non_classes",
+    "buildings_not_measured": "nb_batiments_non_mesures",
+    "heatloss_strong_count": "nb_deperditions_fortes",
+    "heatloss_strong_share": "part_deperditions_fortes",
+    "heatloss_classified_area_m2": "surface_classee_m2",
+    "heatloss_strong_area_m2": "surface_deperditions_fortes_m2",
+    "heatloss_strong_area_share": "part_surface_deperditions_fortes",
+    "heatloss_missing_reason": "raison_manque",
 }
+
+# prefix of a library column -> French prefix
+PREFIXES = [
+    ("heatloss_frac_", "part_classe_"),
+    ("heatloss_count_", "nb_classe_"),
+]
 
 # suffix of a library column -> French suffix (longest first)
 SUFFIXES = [
@@ -49,6 +77,9 @@ def french(column: str, keep: Iterable[str] = ()) -> str:
         return column
     if column in EXACT:
         return EXACT[column]
+    for prefix, french_prefix in PREFIXES:
+        if column.startswith(prefix) and len(column) > len(prefix):
+            return french_prefix + column[len(prefix):]
     for suffix, french_suffix in SUFFIXES:
         if column.endswith(suffix) and len(column) > len(suffix):
             return column[: -len(suffix)] + french_suffix

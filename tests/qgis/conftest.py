@@ -157,6 +157,9 @@ def read_output():
     import geopandas as gpd
 
     def _read(path):
-        return gpd.read_file(path)
+        import pyogrio
+
+        layers = [name for name, _ in pyogrio.list_layers(path) if name != "layer_styles"]
+        return gpd.read_file(path, layer=layers[0])
 
     return _read

@@ -18,5 +18,36 @@ def point_wkt(x, y):
 
 # every algorithm the provider must offer (fixed ids: models and scripts depend on them)
 EXPECTED_ALGORITHMS = {
+    "building_heat_loss",
+    "heat_loss_shares",
     "iris_qpv_overlap",
 }
+
+
+def write_raster(path, array, *, x0=X0, y_top=None, pixel=1.0, epsg=2154, nodata=None,
+                 tags=None):
+    """Write a single-band GeoTIFF with QGIS's GDAL; top-left corner at (x0, y_top)."""
+    import numpy as np
+    from osgeo import gdal, osr
+
+    array = np.asarray(array)
+    rows, cols = array.shape
+    if y_top is None:
+        y_top = Y0 + rows * pixel
+    gdal_type = {np.dtype("uint8"): gdal.GDT_Byte, np.dtype("float32"): gdal.GDT_Float32,
+                 np.dtype("float64"): gdal.GDT_Float64}[array.dtype]
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), cols, rows, 1, gdal_type)
+    ds.SetGeoTransform((x0, pixel, 0.0, y_top, 0.0, -pixel))
+    if epsg is not None:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
+    band = ds.GetRasterBand(1)
+    if nodata is not None:
+        band.SetNoDataValue(nodata)
+    band.WriteArray(array)
+    if tags:
+        ds.SetMetadata(dict(tags))
+    ds.FlushCache()
+    ds = None
+    return str(path)

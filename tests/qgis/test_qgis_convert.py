@@ -98,7 +98,7 @@ def test_layer_without_crs_is_a_french_error(qgis_app, context, plugin):
     # headless QGIS gives CRS-less memory layers EPSG:4326; a shapefile without .prj opened with
     # "leave as unknown CRS" has an invalid CRS, which is what we simulate
     layer.setCrs(QgsCoordinateReferenceSystem())
-    with pytest.raises(QgsProcessingException, match="« bâtiments » n'a pas de système"):
+    with pytest.raises(QgsProcessingException, match=r"« bâtiments \(test\) » n'a pas de"):
         source_to_frame(_source(layer, context), "bâtiments")
 
 
