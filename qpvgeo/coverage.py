@@ -36,15 +36,16 @@ both sides.
 All polygons are processed together: each one gets a flat buffer covering its pixel bounding box
 (plus the sink column), the increments of all pieces are added with one ``np.bincount``, and the
 row sums are one ``np.cumsum`` over the concatenated buffers. Polygons are grouped into batches of
-at most ``batch_cells`` buffer cells, and polygons taller than a batch are cut into row chunks
-(rows are independent), so memory is bounded whatever the zone sizes.
+at most ``batch_cells`` work units (buffer cells plus four per edge piece), and polygons taller
+than a batch are cut into row chunks (rows are independent), so memory is bounded whatever the
+zone sizes and shapes.
 
 Memory and windows
 ------------------
 The raster is read in full-width strips of at most ``budget_bytes`` of pixels
 (:func:`qpvgeo.raster.row_windows`, 512 MB by default), restricted to the columns the polygons
 need; strips without polygons are not read. Peak memory is about one strip plus a few arrays of
-``batch_cells`` elements (about 50 bytes per buffer cell).
+``batch_cells`` elements (about 100 bytes per work unit, 100 MB by default).
 
 Numerical notes: cells covered by less than ``1e-12`` of their area are dropped (rounding noise of
 the cumulative sum); coverage is capped at 1.
@@ -67,14 +68,18 @@ __all__ = [
     "DEFAULT_BATCH_CELLS",
     "CoverageBatch",
     "PixelPolygons",
+    "RingArrays",
+    "erode",
     "iter_coverage",
     "prepare_polygons",
+    "ring_arrays",
 ]
 
-DEFAULT_BATCH_CELLS = 2_000_000
-"""Buffer cells processed per batch (about 100 MB of temporary arrays)."""
+DEFAULT_BATCH_CELLS = 1_000_000
+"""Work units per batch: buffer cells plus 4 per edge piece (about 100 MB of temporary arrays)."""
 
 _EPS = 1e-12
+_PIECE_WEIGHT = 4
 
 CoverageMode = Literal["exact", "centre"]
 
@@ -136,14 +141,106 @@ class CoverageBatch:
     weight: np.ndarray
 
 
+@dataclass(frozen=True)
+class RingArrays:
+    """Polygon rings as flat coordinate arrays (no shapely objects), in some CRS.
+
+    Attributes
+    ----------
+    n : int
+        Number of polygons (positions ``0..n-1``).
+    x, y : numpy.ndarray
+        Vertices of every ring, closed (last vertex repeats the first), rings contiguous and
+        grouped by polygon in increasing position.
+    ring : numpy.ndarray
+        Ring number (0-based, increasing) of every vertex.
+    ring_poly : numpy.ndarray
+        Polygon position of every ring.
+    exterior : numpy.ndarray
+        Whether each ring is an exterior ring (False for holes).
+    """
+
+    n: int
+    x: np.ndarray
+    y: np.ndarray
+    ring: np.ndarray
+    ring_poly: np.ndarray
+    exterior: np.ndarray
+
+    def signed_ring_areas(self) -> np.ndarray:
+        """Shoelace area of every ring (positive when counter-clockwise, x right / y up)."""
+        nr = len(self.ring_poly)
+        if not len(self.x):
+            return np.zeros(nr)
+        first = np.searchsorted(self.ring, np.arange(nr))
+        x0 = self.x[first][self.ring]
+        y0 = self.y[first][self.ring]
+        dx, dy = self.x - x0, self.y - y0  # relative to each ring's first vertex (precision)
+        same = self.ring[1:] == self.ring[:-1]
+        cross = dx[:-1] * dy[1:] - dx[1:] * dy[:-1]
+        return 0.5 * np.bincount(self.ring[:-1][same], weights=cross[same], minlength=nr)
+
+    def polygon_areas(self) -> np.ndarray:
+        """Area of every polygon (exteriors minus holes), in squared CRS units."""
+        a = np.abs(self.signed_ring_areas()) * np.where(self.exterior, 1.0, -1.0)
+        return np.maximum(np.bincount(self.ring_poly, weights=a, minlength=self.n), 0.0)
+
+    def with_xy(self, x: np.ndarray, y: np.ndarray) -> RingArrays:
+        """Return the same rings with new coordinates (e.g. reprojected)."""
+        return RingArrays(self.n, x, y, self.ring, self.ring_poly, self.exterior)
+
+    def choose(self, other: RingArrays, use_other: np.ndarray) -> RingArrays:
+        """Rings of ``other`` for the polygons where ``use_other`` is True, else these rings."""
+        keep_self = ~use_other[self.ring_poly]
+        keep_other = use_other[other.ring_poly]
+        rp = np.concatenate([self.ring_poly[keep_self], other.ring_poly[keep_other]])
+        ext = np.concatenate([self.exterior[keep_self], other.exterior[keep_other]])
+        order = np.argsort(rp, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        # new ring number of each kept ring, in polygon order
+        new_self = np.full(len(self.ring_poly), -1, dtype=np.int64)
+        new_self[keep_self] = rank[:int(keep_self.sum())]
+        new_other = np.full(len(other.ring_poly), -1, dtype=np.int64)
+        new_other[keep_other] = rank[int(keep_self.sum()):]
+        vs = new_self[self.ring]
+        vo = new_other[other.ring]
+        ring = np.concatenate([vs[vs >= 0], vo[vo >= 0]])
+        x = np.concatenate([self.x[vs >= 0], other.x[vo >= 0]])
+        y = np.concatenate([self.y[vs >= 0], other.y[vo >= 0]])
+        vorder = np.argsort(ring, kind="stable")
+        return RingArrays(self.n, x[vorder], y[vorder], ring[vorder], rp[order], ext[order])
+
+
+def ring_arrays(geoms: np.ndarray) -> RingArrays:
+    """Flatten polygons and multipolygons into :class:`RingArrays` (input CRS kept).
+
+    ``None`` and empty geometries get no ring. Valid geometries are expected (see
+    :func:`qpvgeo._validate.repair_geometries`).
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) and bool((shapely.get_type_id(geoms) == 3).all()):
+        parts, part_geom = geoms, np.arange(len(geoms))
+    else:
+        parts, part_geom = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    exterior = np.ones(len(rings), dtype=bool)
+    if len(rings) > 1:
+        exterior[1:] = ring_part[1:] != ring_part[:-1]
+    ring_poly = part_geom[ring_part] if len(ring_part) else np.zeros(0, dtype=np.int64)
+    return RingArrays(len(geoms), coords[:, 0].copy(), coords[:, 1].copy(),
+                      ring.astype(np.int64), ring_poly.astype(np.int64), exterior)
+
+
 def prepare_polygons(
-    geoms: np.ndarray, transform: tuple[float, float, float, float, float, float]
+    geoms: np.ndarray | RingArrays, transform: tuple[float, float, float, float, float, float]
 ) -> PixelPolygons:
     """Map polygons (already in the raster's CRS) to the raster's pixel grid.
 
     Parameters
     ----------
-    geoms : numpy.ndarray of shapely geometries
+    geoms : numpy.ndarray of shapely geometries, or RingArrays
         Polygons or multipolygons in the raster's CRS; ``None`` or empty geometries cover
         nothing. Valid geometries are expected (see :func:`qpvgeo._validate.repair_geometries`).
     transform : tuple of 6 floats
@@ -153,54 +250,46 @@ def prepare_polygons(
     -------
     PixelPolygons
     """
-    geoms = np.asarray(geoms, dtype=object)
-    n = len(geoms)
+    ra = geoms if isinstance(geoms, RingArrays) else ring_arrays(geoms)
+    n = ra.n
     a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
     det = a * e - b * d
     if det == 0.0 or not np.isfinite(det):
         raise RasterError(f"degenerate raster transform {transform}")
     ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
-
-    parts, part_geom = shapely.get_parts(geoms, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    ring_geom = part_geom[ring_part] if len(ring_part) else np.zeros(0, dtype=np.int64)
-    is_exterior = np.ones(len(rings), dtype=bool)
-    if len(rings) > 1:
-        is_exterior[1:] = ring_part[1:] != ring_part[:-1]
-    # Orientation in pixel space: math-CCW rings have negative winding-integral in our scheme.
-    ccw_world = shapely.is_ccw(rings) if len(rings) else np.zeros(0, dtype=bool)
-    ccw_pix = ccw_world ^ (det < 0)
-    ring_sign = np.where(ccw_pix, -1.0, 1.0) * np.where(is_exterior, 1.0, -1.0)
-
-    dx = coords[:, 0] - c
-    dy = coords[:, 1] - f
+    dx = ra.x - c
+    dy = ra.y - f
     col = ia * dx + ib * dy
     row = id_ * dx + ie * dy
+    pix = ra.with_xy(col, row)
+    # Orientation in pixel space: rings with a positive shoelace area have a negative
+    # winding integral in the accumulation scheme, hence the minus sign; holes subtract.
+    ring_area = pix.signed_ring_areas()
+    ring_sign = -np.sign(ring_area) * np.where(ra.exterior, 1.0, -1.0)
+    area_px = pix.polygon_areas()
 
-    same = coord_ring[1:] == coord_ring[:-1] if len(coords) else np.zeros(0, dtype=bool)
+    coord_ring = ra.ring
+    same = coord_ring[1:] == coord_ring[:-1] if len(col) else np.zeros(0, dtype=bool)
     x0, y0, x1, y1 = col[:-1][same], row[:-1][same], col[1:][same], row[1:][same]
     ering = coord_ring[:-1][same]
     keep = y0 != y1  # horizontal edges never contribute
     x0, y0, x1, y1, ering = x0[keep], y0[keep], x1[keep], y1[keep], ering[keep]
     sign = ring_sign[ering]
-    epoly = ring_geom[ering]
+    epoly = ra.ring_poly[ering]
     edge_start = np.searchsorted(epoly, np.arange(n + 1)).astype(np.int64)
 
     rmin = np.zeros(n, dtype=np.int64)
     rmax = np.zeros(n, dtype=np.int64)
     cmin = np.zeros(n, dtype=np.int64)
     cmax = np.zeros(n, dtype=np.int64)
-    if len(coords):
-        cgeom = ring_geom[coord_ring]
+    if len(col):
+        cgeom = ra.ring_poly[coord_ring]
         has = np.bincount(cgeom, minlength=n) > 0
         starts = np.searchsorted(cgeom, np.arange(n))[has]
         rmin[has] = np.floor(np.minimum.reduceat(row, starts)).astype(np.int64)
         rmax[has] = np.ceil(np.maximum.reduceat(row, starts)).astype(np.int64)
         cmin[has] = np.floor(np.minimum.reduceat(col, starts)).astype(np.int64)
         cmax[has] = np.ceil(np.maximum.reduceat(col, starts)).astype(np.int64)
-    area_px = np.asarray(shapely.area(geoms), dtype=float) / abs(det)
-    area_px = np.where(np.isnan(area_px), 0.0, area_px)
     return PixelPolygons(n, x0, y0, x1, y1, sign, edge_start, rmin, rmax, cmin, cmax, area_px)
 
 
@@ -346,7 +435,8 @@ def iter_coverage(
     budget_bytes : int
         Maximum bytes of raster pixels held at once (one strip).
     batch_cells : int
-        Maximum polygon-buffer cells per batch (memory of the temporary arrays).
+        Work units per batch (buffer cells plus 4 per edge piece), bounding the temporary
+        arrays to about 100 bytes per unit.
     progress : callable, optional
         ``progress(fraction, message)``; it may raise :class:`qpvgeo.errors.Cancelled`.
 
@@ -404,7 +494,12 @@ def iter_coverage(
         ch_c0 = c_lo[ch_poly]
         ch_c1 = c_hi[ch_poly]
         ch_cells = (ch_r1 - ch_r0) * (ch_c1 - ch_c0 + 1)
-        before = np.cumsum(ch_cells) - ch_cells
+        # memory cost of a chunk: its buffer cells plus its edge pieces (about one per edge and
+        # per grid line crossed, each held in ~20 temporary arrays, hence the weight)
+        n_edges = (pp.edge_start[ch_poly + 1] - pp.edge_start[ch_poly])
+        pieces = n_edges + 2 * ((ch_r1 - ch_r0) + (ch_c1 - ch_c0))
+        cost = ch_cells + _PIECE_WEIGHT * pieces
+        before = np.cumsum(cost) - cost
         batch_id = before // batch_cells
         bounds = np.flatnonzero(np.diff(batch_id)) + 1
         starts = np.concatenate([[0], bounds])
@@ -422,3 +517,95 @@ def iter_coverage(
                    f"lot {b_idx + 1}/{nb})")
         del window, flat
     report(progress, 1.0, "couverture des pixels terminée")
+
+
+def erode(geoms: np.ndarray, distance: float, rings: RingArrays | None = None
+          ) -> RingArrays:
+    """Shrink polygons by ``distance`` (a negative buffer), fast for convex polygons.
+
+    The erosion of a convex polygon by a disk is the intersection of its edges' half-planes
+    moved inwards, whose corners are the mitred offsets of its vertices: computed here with
+    numpy, without building shapely objects, for every convex polygon with a single ring whose
+    offset keeps all its edges. Every other polygon (concave, holes, several parts, collapsing
+    edges) goes through GEOS (``shapely.buffer(geom, -distance)``), which gives the same result
+    on convex ones (checked in the tests).
+
+    Parameters
+    ----------
+    geoms : numpy.ndarray of shapely geometries
+        Polygons in a projected CRS (metres).
+    distance : float
+        Inward distance in CRS units (> 0).
+    rings : RingArrays, optional
+        ``ring_arrays(geoms)`` when already computed.
+
+    Returns
+    -------
+    RingArrays
+        Rings of the eroded polygons (none where a polygon vanishes), same CRS and positions.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    ra = rings if rings is not None else ring_arrays(geoms)
+    n = ra.n
+    nrings = np.bincount(ra.ring_poly, minlength=n)
+    candidate = nrings == 1  # one exterior ring, no hole, one part
+    # vertices of candidate rings, closing vertex dropped
+    cand_v = candidate[ra.ring_poly[ra.ring]]
+    last = np.ones(len(ra.ring), dtype=bool)
+    last[:-1] = ra.ring[1:] != ra.ring[:-1]
+    sel = cand_v & ~last
+    x, y, ring = ra.x[sel], ra.y[sel], ra.ring[sel]
+    done = np.zeros(n, dtype=bool)
+    fast_x = fast_y = np.zeros(0)
+    fast_poly = np.zeros(0, dtype=np.int64)
+    fast_counts = np.zeros(0, dtype=np.int64)
+    if len(ring):
+        uring, rid = np.unique(ring, return_inverse=True)
+        nr = len(uring)
+        counts = np.bincount(rid, minlength=nr)
+        start = np.cumsum(counts) - counts
+        pos = np.arange(len(rid)) - start[rid]
+        nxt = start[rid] + (pos + 1) % counts[rid]
+        prv = start[rid] + (pos - 1) % counts[rid]
+        x0, y0 = x - x[start][rid], y - y[start][rid]  # relative coordinates (precision)
+        ex, ey = x0[nxt] - x0, y0[nxt] - y0
+        length = np.hypot(ex, ey)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ux, uy = ex / length, ey / length
+        cross = x0 * y0[nxt] - x0[nxt] * y0
+        orient = np.sign(np.bincount(rid, weights=cross, minlength=nr))
+        o = orient[rid]
+        nx, ny = -uy * o, ux * o  # inward unit normals
+        turn = (ex[prv] * ey - ey[prv] * ex) * o
+        convex_v = turn >= -1e-12 * length * length[prv]
+        denom = 1.0 + nx[prv] * nx + ny[prv] * ny
+        with np.errstate(invalid="ignore", divide="ignore"):
+            k = distance / denom
+            nxv = x + k * (nx[prv] + nx)
+            nyv = y + k * (ny[prv] + ny)
+        keeps = (nxv[nxt] - nxv) * ex + (nyv[nxt] - nyv) * ey > 0
+        good = (length > 0) & convex_v & keeps & (denom > 1e-9) & np.isfinite(nxv) & \
+            np.isfinite(nyv)
+        bad = np.bincount(rid, weights=~good, minlength=nr) > 0
+        bad |= (counts < 3) | (orient == 0)
+        ok_ring = ~bad
+        vsel = ok_ring[rid]
+        fast_x, fast_y = nxv[vsel], nyv[vsel]
+        fast_counts = counts[ok_ring]
+        fast_poly = ra.ring_poly[uring[ok_ring]]
+        done[fast_poly] = True
+    # close the fast rings (repeat each first vertex) and build their arrays
+    nf = len(fast_counts)
+    fstart = np.cumsum(fast_counts) - fast_counts
+    closed_counts = fast_counts + 1
+    owner, pos = _ranges(closed_counts)
+    src = fstart[owner] + np.where(pos == fast_counts[owner], 0, pos)
+    fast = RingArrays(n, fast_x[src] if nf else np.zeros(0), fast_y[src] if nf else np.zeros(0),
+                      owner.astype(np.int64), fast_poly.astype(np.int64),
+                      np.ones(nf, dtype=bool))
+    rest = np.flatnonzero(~done)
+    slow_geoms = np.full(n, None, dtype=object)
+    if len(rest):
+        slow_geoms[rest] = shapely.buffer(geoms[rest], -float(distance))
+    slow = ring_arrays(slow_geoms)
+    return slow.choose(fast, done)

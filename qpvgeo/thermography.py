@@ -27,7 +27,8 @@ Output columns
 ``class_fractions`` (index = zones' index, order kept):
     one column per class value (int labels, share of the measured area, 0–1, NaN when nothing is
     measured); ``measured_px`` (pixels, fractional in exact mode); ``measured_area_m2``
-    (see below); ``coverage`` (measured area / polygon area, 0–1); ``source`` when an input is illustrative.
+    (see below); ``coverage`` (measured area / polygon area, 0–1); ``source`` when an input is
+    illustrative.
 
 ``building_heat_loss`` (GeoDataFrame in EPSG:2154, buildings' index and columns kept):
     ``heatloss_class`` (nullable Int64: the scheme's class value, <NA> when not classed),
@@ -85,8 +86,10 @@ from qpvgeo.coverage import (
     DEFAULT_BATCH_CELLS,
     CoverageMode,
     PixelPolygons,
+    erode,
     iter_coverage,
     prepare_polygons,
+    ring_arrays,
 )
 from qpvgeo.errors import DataQualityWarning, SchemaError
 from qpvgeo.raster import DEFAULT_BUDGET_BYTES, RasterSource, open_raster
@@ -346,15 +349,17 @@ def _layer_name(gdf: Any, default: str) -> str:
     return str(attrs.get("name") or attrs.get("path") or default)
 
 
-def _polygons_in_raster_crs(
+def _prepared(
     gdf: gpd.GeoDataFrame, src: RasterSource, *, name: str, buffer_m: float = 0.0,
     min_area_m2: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (geoms in the raster CRS, their L93 areas m², interior mask), positions kept.
+) -> tuple[PixelPolygons, np.ndarray, np.ndarray]:
+    """Return (polygons on the raster grid, their EPSG:2154 areas m², interior mask).
 
-    The layer is checked (GeoDataFrame, CRS, polygons), repaired (warning) and, with
-    ``buffer_m > 0``, shrunk by a negative buffer in Lambert-93 metres; a shrunk polygon smaller
-    than ``min_area_m2`` falls back to the whole footprint.
+    The layer is checked (GeoDataFrame, CRS, polygons), brought to Lambert-93, repaired
+    (warning) and, with ``buffer_m > 0``, shrunk by a negative buffer in Lambert-93 metres
+    (:func:`qpvgeo.coverage.erode`); a shrunk polygon smaller than ``min_area_m2`` falls back
+    to the whole footprint. Vertices are then reprojected to the raster's CRS as flat arrays
+    (as ``GeoDataFrame.to_crs`` does, vertex by vertex). Positions follow the input rows.
     """
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise SchemaError(f"{name}: expected a GeoDataFrame of polygons, got "
@@ -377,18 +382,21 @@ def _polygons_in_raster_crs(
     repaired = _validate.repair_geometries(l93, name=name)
     geom = np.full(len(l93), None, dtype=object)
     geom[repaired.index.to_numpy()] = np.asarray(repaired.geometry.array, dtype=object)
+    rings = ring_arrays(geom)
     interior = np.zeros(len(geom), dtype=bool)
     if buffer_m > 0:
-        shrunk = shapely.buffer(geom, -float(buffer_m))
-        ok = ~shapely.is_empty(shrunk) & ~shapely.is_missing(shrunk)
-        ok &= np.nan_to_num(np.asarray(shapely.area(shrunk), dtype=float)) >= min_area_m2
-        ok &= ~shapely.is_missing(geom)
-        geom = np.where(ok, shrunk, geom)
-        interior = ok
-    area_l93 = np.nan_to_num(np.asarray(shapely.area(geom), dtype=float))
-    series = gpd.GeoSeries(geom, crs=l93.crs)
-    in_raster = _validate.to_crs(gpd.GeoDataFrame(geometry=series), src.crs, name=name)
-    return np.asarray(in_raster.geometry.array, dtype=object), area_l93, interior
+        shrunk = erode(geom, float(buffer_m), rings)
+        shrunk_area = shrunk.polygon_areas()
+        interior = (shrunk_area > 0) & (shrunk_area >= min_area_m2)
+        rings = rings.choose(shrunk, interior)
+    area_l93 = rings.polygon_areas()
+    if not src.crs.equals(_validate.LAMBERT93):
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs(_validate.LAMBERT93, src.crs, always_xy=True)
+        x, y = tr.transform(rings.x, rings.y)
+        rings = rings.with_xy(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    return prepare_polygons(rings, src.transform), area_l93, interior
 
 
 def _pixel_area_l93(src: RasterSource) -> float:
@@ -554,7 +562,8 @@ def class_fractions(
     budget_bytes : int
         Raster pixels held in memory at once (bytes), default 512 MB.
     batch_cells : int
-        Polygon-buffer cells per batch (memory of temporary arrays, ~50 bytes each).
+        Work units per batch (buffer cells plus 4 per edge piece; ~100 bytes each of
+        temporary arrays), see :func:`qpvgeo.coverage.iter_coverage`.
     progress : callable, optional
         ``progress(fraction, message)``; may raise :class:`~qpvgeo.errors.Cancelled`.
 
@@ -563,8 +572,8 @@ def class_fractions(
     pandas.DataFrame
         Index = ``zones.index`` (order kept). One column per class value (share of the measured
         area, 0–1; NaN when nothing is measured), then ``measured_px`` (pixels, fractional in
-        exact mode), ``measured_area_m2`` (m², EPSG:2154) and ``coverage`` (measured area / polygon area,
-        0–1; NaN for an empty polygon); ``source`` = "illustratif" when an input is.
+        exact mode), ``measured_area_m2`` (m², EPSG:2154) and ``coverage`` (measured area /
+        polygon area, 0–1; NaN for an empty polygon); ``source`` = "illustratif" when an input is.
 
     Raises
     ------
@@ -576,8 +585,7 @@ def class_fractions(
     mode = _check_mode(coverage)
     name = _layer_name(zones, "zones")
     with _Opened(raster, band) as src:
-        geoms, area_l93, _ = _polygons_in_raster_crs(zones, src, name=name)
-        pp = prepare_polygons(geoms, src.transform)
+        pp, area_l93, _ = _prepared(zones, src, name=name)
         acc = _class_areas(src, pp, mode=mode, classes=classes, not_measured=not_measured,
                            budget_bytes=budget_bytes, batch_cells=batch_cells,
                            progress=progress)
@@ -796,8 +804,7 @@ def raster_summary(
     qs = [q for q in (_quantile_of(s) for s in wanted) if q is not None]
     name = _layer_name(zones, "zones")
     with _Opened(raster, band) as src:
-        geoms, area_l93, _ = _polygons_in_raster_crs(zones, src, name=name)
-        pp = prepare_polygons(geoms, src.transform)
+        pp, area_l93, _ = _prepared(zones, src, name=name)
         pairs = _collect(src, pp, mode=mode, keep=bool(qs), threshold=threshold,
                          not_measured=(), budget_bytes=budget_bytes, batch_cells=batch_cells,
                          progress=progress)
@@ -892,10 +899,9 @@ def building_heat_loss(
     n = len(buildings)
     with _Opened(raster, band) as src:
         px_m2 = _pixel_area_l93(src)
-        geoms, area_l93, interior = _polygons_in_raster_crs(
+        pp, area_l93, interior = _prepared(
             buildings, src, name=name, buffer_m=interior_buffer_m,
             min_area_m2=min_valid_pixels * px_m2)
-        pp = prepare_polygons(geoms, src.transform)
         factor = _area_factor(pp, area_l93)
         illustrative = _validate.is_illustrative(src.tags) or _validate.is_illustrative(
             buildings)
@@ -960,7 +966,8 @@ def building_heat_loss(
     cls_values = np.asarray(values)[np.clip(k, 0, len(values) - 1)]
     heat_class = pd.array(np.where(enough, cls_values, 0), dtype="Int64")
     heat_class[~enough] = pd.NA
-    labels = np.where(enough, [scheme.label(v) for v in cls_values] if n else [],
+    class_labels = np.array([c.label for c in scheme.classes], dtype=object)
+    labels = np.where(enough, class_labels[np.clip(k, 0, len(values) - 1)],
                       np.where(has_any, UNCLASSIFIED_LABEL, NOT_MEASURED_LABEL))
     outside = pp.area_px <= 0
     reason = np.full(n, None, dtype=object)
