@@ -20,11 +20,13 @@ same streets but never coincide exactly: their boundaries are a few metres apart
 therefore "touches" its neighbouring IRIS by thin slivers. A pair is a **sliver** when its
 intersection is below ``min_share`` of the first zone's area **and** below ``min_share`` of the
 second zone's area (both conditions, so that a real but small overlap — a corner of a large
-IRIS that is a real part of a small QPV — is kept). The default :data:`DEFAULT_MIN_SHARE` =
-0.01 (1 %): a 3 m offset along a 600 m boundary makes 1,800 m², i.e. 0.1–0.4 % of a typical
-urban IRIS (0.5–2 km²) or QPV (0.2–1 km²), well under 1 %, while the smallest real overlaps
-that matter (a block of a few hundred dwellings) exceed it. Pass ``min_share=0`` to keep every
-intersection of positive area (exact, as tobler does).
+IRIS that is a real part of a small QPV — is kept); with ``weights``, it must also hold less
+than ``min_share`` of each zone's weight (a thin overlap holding dwellings is kept). Slivers
+are dropped from every table and carry nothing in interpolation. The default
+:data:`DEFAULT_MIN_SHARE` = 0.01 (1 %): a 3 m offset along a 600 m boundary makes
+1,800 m², i.e. 0.1–0.4 % of a typical urban IRIS (0.5–2 km²) or QPV (0.2–1 km²), well under
+1 %, while the smallest real overlaps that matter (a block of a few hundred dwellings) exceed
+it. Pass ``min_share=0`` to keep every intersection of positive area (exact, as tobler does).
 
 Weights (dasymetric)
 --------------------
@@ -381,11 +383,6 @@ def _overlap(
     with np.errstate(invalid="ignore", divide="ignore"):
         share_s = np.clip(area / s_area[s_idx], 0.0, 1.0)
         share_t = np.clip(area / t_area[t_idx], 0.0, 1.0)
-    sliver = (share_s < min_share) & (share_t < min_share)
-    n_slivers = int(sliver.sum())
-    keep = ~sliver
-    s_idx, t_idx, pieces, area = s_idx[keep], t_idx[keep], pieces[keep], area[keep]
-    share_s, share_t = share_s[keep], share_t[keep]
     order = np.lexsort((s_idx, t_idx))
     s_idx, t_idx, pieces, area = s_idx[order], t_idx[order], pieces[order], area[order]
     share_s, share_t = share_s[order], share_t[order]
@@ -402,20 +399,28 @@ def _overlap(
     result = _Overlap(
         source=src, target=tgt, source_key=source_key, target_key=target_key, pairs=pairs,
         source_area=s_area, target_area=t_area, min_share=float(min_share),
-        n_slivers=n_slivers, piece_geoms=pieces if keep_geometry else None,
+        n_slivers=0, piece_geoms=None,
         illustrative=(_validate.is_illustrative(source) or _validate.is_illustrative(target)),
     )
+    sliver = (share_s < min_share) & (share_t < min_share)
     if w is not None:
         report(progress, 0.4, "répartition des poids (bâtiments / logements)")
         _add_weights(result, w, pieces, scaled(progress, 0.4, 0.95))
         result.illustrative = result.illustrative or w.illustrative
+        # a thin overlap holding a real share of the dwellings is not digitising noise
+        sliver &= (result.pairs["weight_share_of_source"].to_numpy() < min_share) & (
+            result.pairs["weight_share_of_target"].to_numpy() < min_share)
+    result.n_slivers = int(sliver.sum())
+    result.pairs = result.pairs.loc[~sliver].reset_index(drop=True)
+    if keep_geometry:
+        result.piece_geoms = pieces[~sliver]
     report(progress, 1.0, "intersection terminée")
     return result
 
 
 def _add_weights(ov: _Overlap, w: _Weights, pieces: np.ndarray,
                  progress: ProgressCallback | None) -> None:
-    """Measure the weight of each source, target and kept piece; add weight shares."""
+    """Measure the weight of each source, target and piece; add weight shares."""
     s_geoms = np.asarray(ov.source.geometry.array)
     t_geoms = np.asarray(ov.target.geometry.array)
     n_s, n_t = len(s_geoms), len(t_geoms)
@@ -440,7 +445,7 @@ def _add_weights(ov: _Overlap, w: _Weights, pieces: np.ndarray,
         w_t = np.bincount(pt[pt >= 0], weights=w.values[pt >= 0], minlength=n_t)
         both = (ps >= 0) & (pt >= 0)
         # pair id = source position * n_t + target position; look each point's pair up among
-        # the kept pieces (a point in a dropped sliver carries no piece weight)
+        # the pieces of positive area
         piece_ids = pd.Index(s_pos.astype(np.int64) * n_t + t_pos.astype(np.int64))
         k = piece_ids.get_indexer(pd.Index(ps[both].astype(np.int64) * n_t + pt[both]))
         found = k >= 0
@@ -593,8 +598,9 @@ def concerned_iris(
 
     **Rule.** An IRIS is concerned when (1) it overlaps at least one QPV by more than a sliver,
     i.e. the intersection is at least ``min_share`` of the IRIS area **or** at least
-    ``min_share`` of the QPV area, and (2) its share inside QPV (area, or weight when
-    ``weights`` are given) is at least ``min_share_in_qpv``. With the defaults (0.01, 0) the
+    ``min_share`` of the QPV area (with ``weights``: or of the IRIS's or QPV's weight), and
+    (2) its share inside QPV (area, or weight when ``weights`` are given) is at least
+    ``min_share_in_qpv``. With the defaults (0.01, 0) the
     rule reads: "every IRIS sharing with a QPV more than 1 % of its own area or 1 % of the
     QPV's area". ``min_share_in_qpv=0.5`` selects the IRIS mostly in QPV.
 

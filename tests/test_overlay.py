@@ -427,3 +427,18 @@ def test_compare_crosswalk_with_anct_list(tmp_path):
     only_anct = out[out["agreement"] == "ANCT seule"].iloc[0]
     assert np.isnan(only_anct["allocation"])
     assert out.loc[out["old_code"] == "QP062002", "allocation"].iloc[0] == pytest.approx(1.0)
+
+
+def test_thin_overlap_holding_dwellings_is_not_a_sliver():
+    # Q2 overlaps A by a 0.5 m strip y 99.5–100 (50 m² = 0.5 % of A): a sliver by area. A
+    # building of 10 dwellings, x 40–50, y 99–101 (20 m²), straddles A | C: A holds
+    # 10 × 10/20 = 5 dwellings, the strip 10 × (10 × 0.5)/20 = 2.5 → 2.5 / 5 = 50 % of A's
+    # weight: a real overlap, kept.
+    b = gpd.GeoDataFrame({"nb_logts": [10.0]}, geometry=[box(40, 99, 50, 101)], crs=2154)
+    area_only = iris_qpv_overlap(make_iris(), make_qpv())
+    weighted = iris_qpv_overlap(make_iris(), make_qpv(), weights=b, weight_col="nb_logts")
+    assert ((area_only["code_iris"] == A) & (area_only["code_qpv"] == "QN06226M")).sum() == 0
+    s = pair(weighted, A, "QN06226M")
+    assert s["weight"] == pytest.approx(10 * (10 * 0.5) / (10 * 2))
+    assert s["weight_share_of_iris"] == pytest.approx(2.5 / 5)
+    assert weighted.attrs["qpvgeo"]["slivers_dropped"] == 2  # B and D strips hold nothing
