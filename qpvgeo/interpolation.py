@@ -280,6 +280,11 @@ def _allocate(
     return result
 
 
+PARTIAL_COVERAGE = 0.95
+"""Below this share of its area covered by source units, a target is reported as partly
+covered (its counts cover only that part: an undercount of the whole target)."""
+
+
 def _warn_coverage(result: pd.DataFrame, key_values: np.ndarray, what: str) -> None:
     none = result["n_sources"].to_numpy() == 0
     if none.any():
@@ -287,6 +292,17 @@ def _warn_coverage(result: pd.DataFrame, key_values: np.ndarray, what: str) -> N
         warnings.warn(
             f"{int(none.sum())} {what}(s) lie outside every source unit (e.g. {ex}): their "
             "figures are missing (coverage_share = 0)",
+            DataQualityWarning, stacklevel=3,
+        )
+    cov = result["coverage_share"].to_numpy()
+    partial = ~none & (cov < PARTIAL_COVERAGE)
+    if partial.any():
+        ex = ", ".join(f"{k} ({c:.0%})" for k, c in zip(key_values[partial][:5], cov[partial][:5],
+                                                       strict=True))
+        warnings.warn(
+            f"{int(partial.sum())} {what}(s) only partly covered by the source units (e.g. "
+            f"{ex} of the area): their counts cover only that part (see coverage_share); "
+            "extend the source layer (e.g. IRIS of the neighbouring communes)",
             DataQualityWarning, stacklevel=3,
         )
 
@@ -353,7 +369,9 @@ def interpolate(
         ``<var>_max``, ``<var>_known_share``, ``<var>_detail``; ``<ratio>_missing_reason``;
         ``missing_vars``; ``not_interpolable``; ``n_sources`` and ``source_codes``
         (";"-joined) of the overlapping source units; ``coverage_share`` (share 0–1 of the
-        target's area covered by them); ``share_estimated`` and ``is_estimate``; ``method``
+        target's area covered by them; below :data:`PARTIAL_COVERAGE` a
+        :class:`~qpvgeo.errors.DataQualityWarning` says the counts cover only that part);
+        ``share_estimated`` and ``is_estimate``; ``method``
         (``"area"`` or ``"dasymetric:<weight>"``); ``weight_fallback``; ``source =
         "illustratif"`` when an input is illustrative. ``attrs["qpvgeo"]`` holds provenance.
 

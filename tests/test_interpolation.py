@@ -411,3 +411,13 @@ def test_cli_interpolate_bad_ratio(tmp_out, capsys):
                "--taux", "taux_chomage=P20_CHOM1564", "-o", str(tmp_out / "x.csv")])
     assert rc == 2
     assert "nom=NUMERATEUR/DENOMINATEUR" in capsys.readouterr().err
+
+
+def test_partly_covered_target_warns_and_counts_covered_part():
+    # x 150–250: half over B (x 150–200), half outside every IRIS
+    qpv = gpd.GeoDataFrame({"code_qpv": ["QN06298M"]}, geometry=[box(150, 0, 250, 100)],
+                           crs=2154)
+    with pytest.warns(DataQualityWarning, match=r"QN06298M \(50%\)"):
+        out = interpolate(make_iris(), qpv, extensive=["P20_POP"])
+    assert out["coverage_share"].iloc[0] == pytest.approx(5000 / 10000)
+    assert out["P20_POP"].iloc[0] == pytest.approx(2000 * 5000 / 10000)
