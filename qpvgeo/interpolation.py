@@ -106,7 +106,7 @@ def _numeric_values(table: pd.DataFrame, columns: list[str], *, name: str) -> pd
         raise SchemaError(_validate.missing_message(
             name, missing, table.columns,
             "check the variable names (official INSEE names such as P20_POP) or pass values="))
-    out = pd.DataFrame(index=table.index)
+    out: dict[str, pd.Series] = {}
     for col in columns:
         raw = table[col]
         num = pd.to_numeric(raw, errors="coerce")
@@ -119,7 +119,7 @@ def _numeric_values(table: pd.DataFrame, columns: list[str], *, name: str) -> pd
                 "with qpvgeo.io.read_insee_table or convert with pandas.to_numeric"
             )
         out[col] = num.astype(float)
-    return out
+    return pd.DataFrame(out, index=table.index)
 
 
 def _source_values(
@@ -250,14 +250,14 @@ def _allocate(
         out[f"{var}_detail"] = details
         missing[var] = np.isnan(vmin)
 
-    result = pd.DataFrame(out, index=pd.RangeIndex(n_t))
     for name, reason in ratio_reasons.items():
-        result[f"{name}_missing_reason"] = pd.Series(reason, dtype=object)
+        out[f"{name}_missing_reason"] = pd.Series(reason, dtype=object)
     names = list(missing)
     flags = np.column_stack([missing[k] for k in names]) if names else np.zeros((n_t, 0), bool)
-    result["missing_vars"] = pd.Series(
+    out["missing_vars"] = pd.Series(
         [";".join(n for n, f in zip(names, row, strict=True) if f) for row in flags], dtype=object)
-    result["not_interpolable"] = ";".join(intensive)
+    out["not_interpolable"] = ";".join(intensive)
+    result = pd.DataFrame(out, index=pd.RangeIndex(n_t))
 
     codes_joined = np.full(n_t, "", dtype=object)
     for t in np.unique(tpos):

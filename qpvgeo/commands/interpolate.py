@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from qpvgeo._progress import tqdm_progress
@@ -67,11 +68,20 @@ def merge_tables(tables: list[pd.DataFrame], key: str = "code_iris") -> pd.DataF
             continue
         dup = [c for c in body.columns if c in merged.columns and c != key]
         if dup:
-            warnings.warn(f"variables présentes dans plusieurs tables, première gardée : "
-                          f"{', '.join(dup[:10])}", DataQualityWarning, stacklevel=2)
+            # the same variable in two bases (e.g. P20_POP5564): silent when the values agree
+            left = merged.set_index(key)[dup]
+            right = body.set_index(key)[dup].reindex(left.index)
+            differ = [c for c in dup if not np.allclose(
+                left[c].to_numpy(dtype=float), right[c].to_numpy(dtype=float), rtol=1e-9,
+                atol=1e-9, equal_nan=True)]
+            if differ:
+                warnings.warn(f"variables présentes dans plusieurs tables avec des valeurs "
+                              f"différentes, première gardée : {', '.join(differ[:10])}",
+                              DataQualityWarning, stacklevel=2)
             body = body.drop(columns=dup)
         merged = merged.merge(body, on=key, how="outer")
     assert merged is not None
+    merged = merged.copy()  # one block per dtype after many merges
     if illustrative:
         merged["source"] = _validate.ILLUSTRATIVE
     return merged
