@@ -592,9 +592,10 @@ def concerned_iris(
     weight_col: str | None = None,
     iris_key: str = "code_iris",
     qpv_key: str = "code_qpv",
+    keep_all: bool = False,
     progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
-    """Tell which IRIS are "concernés par un QPV", by a stated rule.
+    """List the IRIS "concernés par un QPV", by a stated rule.
 
     **Rule.** An IRIS is concerned when (1) it overlaps at least one QPV by more than a sliver,
     i.e. the intersection is at least ``min_share`` of the IRIS area **or** at least
@@ -617,18 +618,23 @@ def concerned_iris(
         (e.g. share of the IRIS's dwellings that lie in QPV).
     iris_key, qpv_key
         Code columns.
+    keep_all
+        Return every IRIS (with ``concerned`` False for the others) instead of the concerned
+        ones only.
     progress
         Optional callback ``(fraction, message)``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per IRIS, with the index and order of ``iris`` (rows with an empty geometry are
-        dropped): ``code_iris``, ``nom_iris`` (when present), ``concerned`` (bool),
+        One row per concerned IRIS (every IRIS with ``keep_all``), with the index labels and
+        order of ``iris`` (rows with an empty geometry are dropped): ``code_iris``,
+        ``nom_iris`` (when present), ``concerned`` (bool),
         ``qpv_codes`` (";"-joined QPV overlapped beyond the sliver threshold, "" if none),
         ``n_qpv``, ``share_in_qpv`` (area share of the IRIS inside QPV, 0–1), with weights
-        ``weight_share_in_qpv``, and ``rule`` (the rule in words). ``concerned.sum()`` is the
-        count quoted in a portrait ("30 IRIS concernés par un QPV").
+        ``weight_share_in_qpv``, and ``rule`` (the rule in words). ``len(result)`` (or
+        ``concerned.sum()`` with ``keep_all``) is the count quoted in a portrait ("30 IRIS
+        concernés par un QPV").
     """
     if not 0.0 <= float(min_share_in_qpv) <= 1.0:
         raise SchemaError(f"min_share_in_qpv must be a share between 0 and 1, got "
@@ -668,6 +674,8 @@ def concerned_iris(
     out["rule"] = rule
     if ov.illustrative:
         out["source"] = _validate.ILLUSTRATIVE
+    if not keep_all:
+        out = out.loc[out["concerned"].to_numpy()]
     out.attrs["qpvgeo"] = _provenance(ov, rule)
     return out
 

@@ -178,19 +178,23 @@ def test_building_weights_floor_area_rules():
 
 def test_concerned_iris_rule_and_count():
     iris = make_iris()
-    out = concerned_iris(iris, make_qpv())
+    out = concerned_iris(iris, make_qpv(), keep_all=True)
     pd.testing.assert_index_equal(out.index, iris.index)
     assert out["concerned"].tolist() == [True, True, True, False]  # D only has a sliver
     assert int(out["concerned"].sum()) == 3
+    # default: only the concerned IRIS, caller's index labels kept
+    only = concerned_iris(iris, make_qpv())
+    assert only.index.tolist() == [11, 12, 13]
+    assert only["code_iris"].tolist() == [A, B, C]
     assert out.loc[11, "qpv_codes"] == "QN06224M"
     assert out.loc[14, "qpv_codes"] == ""
     assert out.loc[14, "n_qpv"] == 0
     assert out.loc[11, "share_in_qpv"] == pytest.approx(0.5)
     assert "1 %" in out["rule"].iloc[0]
     # with min_share = 0 the slivers count: every IRIS touches a QPV
-    assert int(concerned_iris(iris, make_qpv(), min_share=0)["concerned"].sum()) == 4
+    assert len(concerned_iris(iris, make_qpv(), min_share=0)) == 4
     # "IRIS mostly in QPV": A and B are half in Q1 (0.5 < 0.6), C wholly in Q2 (1 ≥ 0.6)
-    mostly = concerned_iris(iris, make_qpv(), min_share_in_qpv=0.6)
+    mostly = concerned_iris(iris, make_qpv(), min_share_in_qpv=0.6, keep_all=True)
     assert mostly["concerned"].tolist() == [False, False, True, False]
 
 
@@ -467,7 +471,8 @@ def test_demo_correspondence_and_concerned_iris(demo):
     # a QPV's pieces never exceed the QPV (the demo IRIS overlap each other by ~80 m²)
     assert (table.groupby("code_qpv")["share_of_qpv"].sum() <= 1 + 1e-5).all()
     with pytest.warns(DataQualityWarning, match="no value in column nb_logts"):
-        conc = concerned_iris(iris, qpv, weights=buildings, weight_col="nb_logts")
+        conc = concerned_iris(iris, qpv, weights=buildings, weight_col="nb_logts",
+                              keep_all=True)
     pd.testing.assert_index_equal(conc.index, iris.index)
     # with min_share_in_qpv = 0 the rule is "appears in the correspondence table"
     assert set(conc.loc[conc["concerned"], "code_iris"]) == set(table["code_iris"])

@@ -123,7 +123,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--sortie", required=True, metavar="FICHIER",
                         help="fichier écrit : .csv (séparateur ;) ou .gpkg (avec géométries)")
     parser.add_argument("--concernes", metavar="FICHIER",
-                        help="écrire aussi la liste des IRIS concernés par un QPV (.csv)")
+                        help="écrire aussi la liste des IRIS avec la colonne concerned (IRIS "
+                        "concerné par un QPV) et la règle appliquée (.csv)")
     parser.add_argument("--seuil", type=float, default=None, metavar="PART",
                         help="seuil des éclats (part 0–1 de chaque zone, défaut 0.01) : une "
                         "intersection inférieure à ce seuil pour les deux zones est écartée")
@@ -194,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         if args.concernes:
             conc = concerned_iris(iris, qpv, min_share=seuil,
                                   min_share_in_qpv=args.part_min_en_qpv, weights=weights,
-                                  weight_col=weight_col)
+                                  weight_col=weight_col, keep_all=True)
             cpath = write_table(conc, args.concernes)
             print(f"{int(conc['concerned'].sum())} IRIS concernés par un QPV "
                   f"(règle : {conc['rule'].iloc[0]}). Écrit : {cpath}")
