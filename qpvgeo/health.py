@@ -323,7 +323,11 @@ def school_access(
     Parameters
     ----------
     bpe
-        BPE equipment points, any CRS; not modified.
+        BPE equipment points, any CRS; not modified. A layer without ``code_col`` (e.g. the
+        collèges of the IPS file, with coordinates) is taken as schools of the first kind.
+        An ``ep`` column (``REP``, ``REP+``, blank: *éducation prioritaire*) gives the counts
+        of reachable schools in REP (``{kind}_reach_rep_sum``) and REP+
+        (``{kind}_reach_rep_plus_sum``).
     zones
         Zone polygons (index identifies zones).
     vintage
@@ -355,6 +359,18 @@ def school_access(
             raise SchemaError("school_access: pass on='<key>' (or (points_key, table_key)) to "
                               "join the attribute table")
         pts = attach_attributes(bpe, attributes, on=on, name="attributes")
+    if v.find_column(pts, code_col) is None:
+        # a layer of schools of one kind (e.g. the collèges' IPS file with coordinates)
+        code_col = "_typequ"
+        first = bpe_codes(vintage, "enseignement").query("kind == @kinds[0]")["typequ"]
+        if first.empty:
+            raise SchemaError(f"school_access: no code for kind {kinds[0]} in BPE {vintage}")
+        pts = pts.assign(_typequ=first.iloc[0])
+    ep = v.find_column(pts, ["ep", "education_prioritaire"])
+    if ep is not None and not pd.api.types.is_numeric_dtype(pts[ep]):
+        label = pts[ep].astype(str).str.strip().str.upper().str.replace(" ", "", regex=False)
+        pts = pts.assign(rep=(label == "REP").astype(float),
+                         rep_plus=(label == "REP+").astype(float))
     if summaries is None:
         summaries = {}
         if "ips" in pts.columns:

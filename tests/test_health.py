@@ -157,3 +157,16 @@ def test_health_access_territory_row(zones, territory):
     assert t["medecin_generaliste_per_10000"] == pytest.approx(2 / 1e5 * 1e4)
     assert t["medecin_generaliste_per_10000_ratio"] == pytest.approx(1.0)
     assert t["coverage_basis"] == "grid"
+
+
+def test_school_access_from_college_layer_with_ep(zones, territory):
+    """A collèges layer without TYPEQU (IPS file with coordinates) and a REP/REP+ column."""
+    col = gpd.GeoDataFrame({"uai": ["A", "B", "C"], "ips": [78.0, 92.0, 110.0],
+                            "ep": ["REP+", "REP", None]},
+                           geometry=[pt(500, 500), pt(700, 100), pt(150, 50)], crs=2154)
+    out = school_access(col, zones, vintage=2023, territory=territory)
+    qa = out.loc["QA"]
+    assert qa["college_reach_count"] == 3
+    assert qa["college_reach_ips_mean"] == pytest.approx((78 + 92 + 110) / 3)
+    assert qa["college_reach_rep_sum"] == 1
+    assert qa["college_reach_rep_plus_sum"] == 1
