@@ -144,7 +144,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the command; return 0 on success."""
     from qpvgeo import io
-    from qpvgeo.overlay import DEFAULT_MIN_SHARE, concerned_iris, crosswalk, iris_qpv_overlap
+    from qpvgeo.overlay import (
+        DEFAULT_MIN_SHARE,
+        _pct,
+        concerned_iris,
+        crosswalk,
+        iris_qpv_overlap,
+    )
 
     seuil = DEFAULT_MIN_SHARE if args.seuil is None else args.seuil
     crosswalk_mode = bool(args.ancien or args.nouveau)
@@ -190,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         dropped = table.attrs.get("qpvgeo", {}).get("slivers_dropped", 0)
         print(f"Correspondance IRIS × QPV : {len(table)} couples pour "
               f"{table['code_qpv'].nunique()} QPV et {table['code_iris'].nunique()} IRIS "
-              f"({dropped} éclat(s) de moins de {seuil:g} écarté(s)).")
+              f"({dropped} éclat(s) de moins de {_pct(seuil)} des deux zones écarté(s)).")
         print(f"Écrit : {path}")
         if args.concernes:
             conc = concerned_iris(iris, qpv, min_share=seuil,
