@@ -831,7 +831,9 @@ _STATS: dict[str, Callable[[pd.Series], float]] = {
     "min": lambda s: float(s.min()) if s.notna().any() else float("nan"),
     "max": lambda s: float(s.max()) if s.notna().any() else float("nan"),
     "median": lambda s: float(s.median()) if s.notna().any() else float("nan"),
-    "sum": lambda s: float(s.sum(min_count=1)) if s.notna().any() else float("nan"),
+    # a sum over no equipment is 0 (e.g. REP collèges in reach); over unknown values, missing
+    "sum": lambda s: 0.0 if len(s) == 0 else (float(s.sum()) if s.notna().any()
+                                              else float("nan")),
     "count": lambda s: float(s.notna().sum()),
 }
 

@@ -142,7 +142,11 @@ def test_school_access_no_school_in_reach_gives_nan(zones):
     with pytest.warns(DataQualityWarning):
         out = school_access(bpe, zones, vintage=2023)
     assert out["college_reach_count"].tolist() == [0]
-    assert np.isnan(out["college_reach_ips_mean"].iloc[0])
+    assert np.isnan(out["college_reach_ips_mean"].iloc[0])  # mean of nothing: undefined
+    bpe["ep"] = ["REP"]
+    with pytest.warns(DataQualityWarning):
+        out = school_access(bpe, zones, vintage=2023)
+    assert out["college_reach_rep_sum"].tolist() == [0]  # no REP collège in reach: 0
 
 
 def test_health_access_territory_row(zones, territory):
