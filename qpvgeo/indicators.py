@@ -219,7 +219,8 @@ CATALOGUE: tuple[Indicator, ...] = (
               numerator="P{yy}_POP"),
     Indicator("part_moins_25", "Part des moins de 25 ans", "Démographie", "share", "ratio",
               NEUTRAL, "rp",
-              numerator="P{yy}_POP0002+P{yy}_POP0305+P{yy}_POP0610+P{yy}_POP1117+P{yy}_POP1824",
+              numerator="P{yy}_POP0002+P{yy}_POP0305+P{yy}_POP0610+P{yy}_POP1117+P{yy}_POP1824"
+                        "|P{yy}_POP0024",
               denominator="P{yy}_POP"),
     Indicator("revenu_median", "Revenu disponible médian par unité de consommation",
               "Revenus", "euros", "median", HIGHER_BETTER, "filosofi",
@@ -1064,7 +1065,7 @@ def territory_indicators(
         summed = summed.loc[:, ~summed.columns.duplicated()]
         summed["secret_vars"] = ";".join(x for x in secret if x)
         summed["source"] = source or " + ".join(dict.fromkeys(s for s in srcs if s))
-    inds = _indicator_list(indicators, [summed, off_table], vintage)
+    inds = _indicator_list(indicators, [summed, off_table, *unit_tables], vintage)
     parts: list[pd.DataFrame] = []
     if off_table is not None:
         parts.append(compute_indicators(off_table, vintage=vintage, indicators=inds,
@@ -1085,10 +1086,16 @@ def territory_indicators(
             take = chosen[ind.key].isna() & other[ind.key].notna()
             for c in cols:
                 chosen[c] = chosen[c].where(~take, other[c])
-        if ind.kind == "median" and chosen[ind.key].isna().all() and off_table is None:
+        in_units = summed is not None and _resolvable(ind, summed, _vintage_for(
+            ind, vintage, required=ind.needs_vintage))
+        published = any(_resolvable(ind, t, _vintage_for(ind, vintage,
+                                                         required=ind.needs_vintage))
+                        for t in unit_tables)
+        if chosen[ind.key].isna().all() and published and not in_units:
             chosen[f"{ind.key}_missing_reason"] = (
-                "non additif : une médiane ne se calcule pas à partir des IRIS ; fournir la "
-                "valeur officielle du territoire (official=...)")
+                "non additif : une médiane ou un taux publié ne se calcule pas à partir des "
+                "unités (IRIS, communes) ; fournir la valeur officielle du territoire "
+                "(official=...)")
         for c in cols:
             out[c] = chosen[c]
     ill = any(str(p["is_illustrative"].iloc[0]) == "True" for p in parts)
@@ -1135,7 +1142,7 @@ def _sum_units(t: pd.DataFrame, non_additive: set[str]) -> pd.DataFrame:
             incomplete.append(str(c))
         else:
             sums[c] = [float(s.sum())]
-    row = pd.DataFrame(sums)
+    row = pd.DataFrame(sums, index=[0])
     row["secret_vars"] = ";".join(incomplete)
     return row
 
@@ -1511,8 +1518,9 @@ def portrait_table(
     territory
         Territory indicators (:func:`territory_indicators` output, one row).
     indicators
-        Rows of the table, in order (default: the indicators present in both inputs, in
-        catalogue order).
+        Rows of the table, in order (default: the catalogue indicators present in
+        ``values``, in catalogue order; one absent from ``territory`` gets a missing territory
+        value with the reason).
     references
         Comparison figures (:func:`read_reference_table`): ``departement``, ``region``,
         ``france``, ``epci`` levels become columns and a French sentence; an
@@ -1557,7 +1565,7 @@ def portrait_table(
     terr = territory.iloc[0]
     tname = territory_name or str(terr.get("nom", "territoire"))
     if indicators is None:
-        inds = [i for i in CATALOGUE if i.key in values.columns and i.key in territory.columns]
+        inds = [i for i in CATALOGUE if i.key in values.columns]
         extra = [k for k in attrs.get("indicators", []) if k not in _CATALOGUE_BY_KEY]
         if extra:
             raise SchemaError(f"values hold custom indicators ({', '.join(extra)}); pass them "
@@ -1573,9 +1581,18 @@ def portrait_table(
     names = values[name_col].astype(object).where(values[name_col].notna(),
                                                   values[key].astype(object))
     rows = []
+    terr = terr.copy()
     for ind in inds:
         _wide_columns(values, ind, "values")
-        _wide_columns(territory, ind, "territory")
+        if ind.key not in territory.columns:
+            # the territory table lacks it: a row all the same, territory value missing
+            terr = pd.concat([terr, pd.Series({
+                ind.key: np.nan, f"{ind.key}_num": np.nan, f"{ind.key}_den": np.nan,
+                f"{ind.key}_origin": "", f"{ind.key}_source": "", f"{ind.key}_vintage": pd.NA,
+                f"{ind.key}_method": "", f"{ind.key}_is_estimate": False,
+                f"{ind.key}_missing_reason": "indicateur absent du tableau du territoire "
+                                             "(territory_indicators)"}, dtype=object)])
+        _wide_columns(terr.to_frame().T, ind, "territory")
         rows.append(_portrait_row(ind, values, names, key, terr, tname, refs, zone_label))
     table = pd.DataFrame(rows)
     table.index = pd.Index([i.key for i in inds], name="indicator")
@@ -1919,6 +1936,9 @@ def gap_evolution(
       "amélioration" (for neutral indicators: "hausse" / "baisse");
     * quadrant: situation × gap trend, e.g. ``"dégradation, écart accru"``.
 
+    A count (population) has no gap to the territory: only its change is given (``situation``
+    "hausse"/"baisse", ``quadrant`` = situation, gap columns missing).
+
     When the zones differ between dates (2015 ``QP…`` codes at t0, 2024 ``QN…`` at t1), pass
     a ``crosswalk``: the table of :func:`qpvgeo.overlay.crosswalk` (``old_code``, ``new_code``,
     ``allocation`` = share 0–1 of the t0 zone's counts carried to the t1 zone,
@@ -1965,7 +1985,8 @@ def gap_evolution(
     pandas.DataFrame
         Index and order of ``t1``; columns ``code, name, codes_t0, value_t0, value_t1,
         territory_t0, territory_t1, gap_t0, gap_t1, gap_ratio_t0, gap_ratio_t1, gap_change,
-        change_value, situation, gap_trend, quadrant, position_t1, vintage_t0, vintage_t1,
+        change_value, change_relative`` (value_t1 / value_t0 − 1), ``situation, gap_trend,
+        quadrant, position_t1, vintage_t0, vintage_t1,
         is_estimate, method_t0, caution, missing_reason``. ``attrs["qpvgeo"]`` holds the
         indicator, measure and the zones without data; :func:`gap_summary` gives the counts.
     """
@@ -2066,13 +2087,25 @@ def gap_evolution(
     situation[dv.abs() <= tolerance] = "stable"
     quadrant = (situation + ", " + trend).where(situation.notna() & trend.notna())
     position = pd.Series(None, index=t1.index, dtype=object)
-    if ind.direction == NEUTRAL:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = (v1 / v0.where(v0 > 0)) - 1
+    terr_rel = terr1 / terr0 - 1 if terr0 and terr0 > 0 else np.nan
+    if ind.kind == "count":
+        # a count (population) has no "gap to the territory": only its change is reported
+        nan = pd.Series(np.nan, index=t1.index)
+        gap0, gap1, r0, r1, change = nan, nan.copy(), nan.copy(), nan.copy(), nan.copy()
+        trend = pd.Series(None, index=t1.index, dtype=object)
+        situation = situation.replace({"amélioration": "hausse", "dégradation": "baisse"})
+        quadrant = situation.copy()
+        position[:] = None
+    elif ind.direction == NEUTRAL:
         position[gap1 > 0] = "au-dessus du territoire"
         position[gap1 < 0] = "en dessous du territoire"
     else:
         position[ind.direction * gap1 > 0] = "défavorable"
         position[ind.direction * gap1 < 0] = "favorable"
-    position[gap1 == 0] = "égal au territoire"
+    if ind.kind != "count":
+        position[gap1 == 0] = "égal au territoire"
 
     reason1 = t1[f"{k}_missing_reason"].astype(object).where(v1.isna(), "")
     missing = []
@@ -2093,7 +2126,7 @@ def gap_evolution(
         "value_t0": v0, "value_t1": v1,
         "territory_t0": terr0, "territory_t1": terr1,
         "gap_t0": gap0, "gap_t1": gap1, "gap_ratio_t0": r0, "gap_ratio_t1": r1,
-        "gap_change": change, "change_value": dv,
+        "gap_change": change, "change_value": dv, "change_relative": rel,
         "situation": situation, "gap_trend": trend, "quadrant": quadrant,
         "position_t1": position,
         "vintage_t0": pd.Series(vint0, index=t1.index, dtype="Int64"),
@@ -2103,6 +2136,7 @@ def gap_evolution(
     }, index=t1.index)
     out.attrs["qpvgeo"] = {
         "indicator": k, "label": ind.label, "unit": ind.unit, "direction": ind.direction,
+        "kind": ind.kind, "territory_change_relative": terr_rel,
         "measure": measure, "tolerance": tolerance, "infra_communal": infra,
         "crosswalk": crosswalk is not None, "caution": caution,
         "zones_without_data": out.loc[out["quadrant"].isna(), "name"].astype(str).tolist(),
@@ -2146,8 +2180,10 @@ def gap_summary(evolution: pd.DataFrame, *, zone_label: str = "zones") -> pd.Dat
         "n_gap_narrowed": int((trend == "écart réduit").sum()),
         "n_gap_stable": int((trend == "écart stable").sum()),
     }
-    row["share_gap_widened"] = row["n_gap_widened"] / n_data if n_data else np.nan
-    neutral = attrs.get("direction", 1) == NEUTRAL
+    is_count = attrs.get("kind") == "count"
+    row["share_gap_widened"] = (row["n_gap_widened"] / n_data if n_data and not is_count
+                                else np.nan)
+    neutral = attrs.get("direction", 1) == NEUTRAL or is_count
     if neutral:
         row["n_rose"] = int((sit == "hausse").sum())
         row["n_fell"] = int((sit == "baisse").sum())
@@ -2157,7 +2193,7 @@ def gap_summary(evolution: pd.DataFrame, *, zone_label: str = "zones") -> pd.Dat
     row["n_stable"] = int((sit == "stable").sum())
     situations = ("hausse", "baisse", "stable") if neutral else (
         "amélioration", "dégradation", "stable")
-    for s in situations:
+    for s in situations if not is_count else ():
         for t in ("écart accru", "écart réduit", "écart stable"):
             col = "n_" + _strip_accents(f"{s}_{t}").replace(" ", "_").replace(",", "")
             row[col] = int((evolution.loc[ok, "quadrant"] == f"{s}, {t}").sum())
@@ -2165,7 +2201,16 @@ def gap_summary(evolution: pd.DataFrame, *, zone_label: str = "zones") -> pd.Dat
     row["n_unfavourable_t1"] = int((pos == "défavorable").sum())
     row["n_favourable_t1"] = int((pos == "favorable").sum())
     territory = attrs.get("territory", "territoire")
-    if n_data:
+    if n_data and is_count:
+        tr = attrs.get("territory_change_relative", np.nan)
+        sign = "+" if pd.notna(tr) and tr > 0 else ""
+        row["sentence"] = (
+            f"Hausse dans {row['n_rose']} des {n_data} {zone_label}, baisse dans "
+            f"{row['n_fell']}" + (f" ({territory} : {sign}{format_value(tr, 'share')})"
+                                  if pd.notna(tr) else "")
+            + (f" ; {len(evolution) - n_data} {zone_label} sans donnée"
+               if n_data < len(evolution) else "") + ".")
+    elif n_data:
         share = format_value(row["share_gap_widened"], "share", 0)
         sentence = (f"L'écart à {territory} s'est accru pour {row['n_gap_widened']} des "
                     f"{n_data} {zone_label} ({share}) et réduit pour {row['n_gap_narrowed']}")

@@ -438,6 +438,21 @@ def test_portrait_median_without_official_aggregate_is_not_computed(values, terr
     assert "une médiane ne s'agrège pas" in r["missing_reason"]
 
 
+def test_portrait_keeps_indicator_the_territory_lacks(values):
+    units = pd.DataFrame({"P20_POP": [6000.0, 4000.0], "DISP_MED20": [15000.0, 16000.0]})
+    terr = territory_indicators(units, vintage=2020, name="CALL")
+    assert "non additif" in terr["revenu_median_missing_reason"].iloc[0]
+    p = portrait_table(values, terr)
+    assert list(p.index) == ["population", "revenu_median", "taux_pauvrete",
+                             "taux_emploi_1564"]
+    r = p.loc["taux_emploi_1564"]
+    assert np.isnan(r["territory_value"])
+    assert "absent du tableau du territoire" in r["missing_reason"]
+    assert r["zones_value"] == pytest.approx(945 / 2100)  # zones still summarised
+    assert r["comparison"] == ""
+    assert "non additif" in p.loc["revenu_median", "missing_reason"]
+
+
 def test_portrait_published_rates_partial_data(values, territory):
     r = portrait_table(values, territory, indicators=["taux_pauvrete"]).loc["taux_pauvrete"]
     assert r["n_zones"] == 3
@@ -558,6 +573,26 @@ def test_gap_overview_several_indicators(evo_inputs):
     assert r["label"].startswith("Part des non-scolarisés")
     assert (r["n_gap_widened"], r["n_with_data"]) == (2, 3)
     assert r["caution"] == ""
+
+
+def test_gap_evolution_of_a_count_reports_change_only():
+    z = ["QN06201M", "QN06202M", "QN06203M"]
+    t0 = compute_indicators(pd.DataFrame({"code_qpv": z, "P15_POP": [1000.0, 2000.0, 500.0]}),
+                            vintage=2015, indicators=["population"])
+    t1 = compute_indicators(pd.DataFrame({"code_qpv": z, "P20_POP": [1100.0, 1900.0, 450.0]}),
+                            vintage=2020, indicators=["population"])
+    c0 = territory_indicators(pd.DataFrame({"P15_POP": [240000.0]}), vintage=2015, name="CALL")
+    c1 = territory_indicators(pd.DataFrame({"P20_POP": [241200.0]}), vintage=2020, name="CALL")
+    e = gap_evolution(t0, t1, c0, c1, "population")
+    assert e["quadrant"].tolist() == ["hausse", "baisse", "baisse"]
+    assert e["gap_t1"].isna().all()  # no "gap" between a QPV's and the CALL's population
+    assert e["change_relative"].tolist() == pytest.approx([1100 / 1000 - 1, 1900 / 2000 - 1,
+                                                           450 / 500 - 1])
+    s = gap_summary(e, zone_label="QPV").iloc[0]
+    assert (s["n_rose"], s["n_fell"]) == (1, 2)
+    assert np.isnan(s["share_gap_widened"])
+    # CALL: 241200 / 240000 − 1 = +0.5 %
+    assert s["sentence"] == f"Hausse dans 1 des 3 QPV, baisse dans 2 (CALL : +0,5{NBSP}%)."
 
 
 @pytest.mark.parametrize(("direction", "situation"), [
