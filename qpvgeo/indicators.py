@@ -1524,7 +1524,9 @@ def portrait_table(
     references
         Comparison figures (:func:`read_reference_table`): ``departement``, ``region``,
         ``france``, ``epci`` levels become columns and a French sentence; an
-        ``ensemble_qpv`` row gives the zones' aggregate of a non-additive indicator (median).
+        ``ensemble_qpv`` row gives the zones' aggregate of a non-additive indicator (median);
+        an ``epci`` row named as the territory gives the territory's official value where
+        ``territory`` has none (e.g. the EPCI's Filosofi median).
     key, name_col
         Code and name columns of ``values`` (default from its attrs or usual names).
     zone_label
@@ -1621,6 +1623,16 @@ def _portrait_row(
         "territory_num": terr[f"{k}_num"], "territory_den": terr[f"{k}_den"],
     }
     reasons: list[str] = []
+    terr_src, terr_vint, terr_meth = (str(terr[f"{k}_source"]), terr[f"{k}_vintage"],
+                                      str(terr[f"{k}_method"]))
+    own = _own_reference(refs, ind, tname, _mode_int(values[f"{k}_vintage"]))
+    if pd.isna(t_val) and own is not None:
+        # the territory's official figure given in the reference table (level epci)
+        t_val = float(own["value"])
+        terr_src, terr_vint = str(own["source"]), int(own["vintage"])
+        terr_meth = f"valeur officielle de la table de référence ({own['name']})"
+        row.update({"territory_value": t_val, "territory_num": np.nan,
+                    "territory_den": np.nan})
     if pd.isna(t_val):
         reasons.append(f"{tname} : {terr[f'{k}_missing_reason'] or 'valeur manquante'}")
 
@@ -1711,9 +1723,11 @@ def _portrait_row(
 
     # references
     ref_texts, terr_cmp = [], ""
-    t_vint = _mode_int(pd.Series([terr[f"{k}_vintage"]]))
+    t_vint = _mode_int(pd.Series([terr_vint]))
     for level in ("commune", "epci", "departement", "region", "france", "france_qpv"):
         picked = _pick_reference(refs, ind, level, t_vint)
+        if level == "epci" and not picked.empty:
+            picked = picked[picked["name"].map(_fold) != _fold(tname)]
         if picked.empty:
             continue
         if len(picked) == 1:
@@ -1740,13 +1754,13 @@ def _portrait_row(
     # provenance
     origins = values.loc[has, f"{k}_origin"].astype(str).value_counts()
     row["origin"] = " ; ".join(f"{o} : {c}" for o, c in origins.items())
-    srcs = [str(terr[f"{k}_source"]), *values.loc[has, f"{k}_source"].astype(str)]
+    srcs = [terr_src, *values.loc[has, f"{k}_source"].astype(str)]
     row["source"] = " ; ".join(dict.fromkeys(s for s in srcs if s)) or ind.source_label
-    vints = sorted({int(x) for x in [terr[f"{k}_vintage"], *values.loc[has, f"{k}_vintage"]]
+    vints = sorted({int(x) for x in [terr_vint, *values.loc[has, f"{k}_vintage"]]
                     if pd.notna(x)})
     row["vintage"] = "–".join(map(str, [vints[0], vints[-1]])) if len(vints) > 1 else (
         str(vints[0]) if vints else "")
-    meths = [str(terr[f"{k}_method"]), *values.loc[has, f"{k}_method"].astype(str)]
+    meths = [terr_meth, *values.loc[has, f"{k}_method"].astype(str)]
     row["method"] = " ; ".join(dict.fromkeys(m for m in meths if m))
     row["is_estimate"] = bool(est.any() or agg_estimate
                               or bool(terr.get(f"{k}_is_estimate", False)))
@@ -1761,6 +1775,22 @@ def _portrait_row(
     row["note"] = ind.note
     row["missing_reason"] = " ; ".join(reasons)
     return row
+
+
+def _fold(text: Any) -> str:
+    """Compare names loosely: no accents, lower case, single spaces."""
+    return " ".join(_strip_accents(str(text)).lower().replace("-", " ").split())
+
+
+def _own_reference(
+    refs: pd.DataFrame, ind: Indicator, tname: str, vintage: int | None
+) -> pd.Series | None:
+    """Return the reference row (level ``epci``) naming the territory itself, if any."""
+    picked = _pick_reference(refs, ind, "epci", vintage)
+    if picked.empty:
+        return None
+    mine = picked[picked["name"].map(_fold) == _fold(tname)]
+    return None if mine.empty else mine.iloc[0]
 
 
 def _mode_int(s: pd.Series) -> int | None:

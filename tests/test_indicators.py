@@ -453,6 +453,22 @@ def test_portrait_keeps_indicator_the_territory_lacks(values):
     assert "non additif" in p.loc["revenu_median", "missing_reason"]
 
 
+def test_portrait_territory_value_from_reference_table(values):
+    terr = territory_indicators(pd.DataFrame({"P20_POP": [10000.0]}), vintage=2020,
+                                name="CALL")
+    refs = read_reference_table(pd.DataFrame({
+        "level": ["epci", "epci"], "name": ["Call", "CA d'Hénin-Carvin"],
+        "indicator": ["revenu_median"] * 2, "value": ["17 020", "18 000"],
+        "vintage": ["2020"] * 2, "source": ["INSEE Filosofi EPCI"] * 2}))
+    r = portrait_table(values, terr, references=refs).loc["revenu_median"]
+    assert r["territory_value"] == 17020  # the CALL's own row (names folded)
+    assert "INSEE Filosofi EPCI" in r["source"]
+    assert r["ref_epci"] == 18000  # the other EPCI stays a comparison
+    assert r["references_text"] == f"CA d'Hénin-Carvin : 18{THIN}000{NBSP}€"
+    # 17020 / 11000 = 1.547 → 1,5 ; 17020 / 10000 = 1.702 → 1,7
+    assert r["comparison"] == "C'est de 1,5 à 1,7 fois moins"
+
+
 def test_portrait_published_rates_partial_data(values, territory):
     r = portrait_table(values, territory, indicators=["taux_pauvrete"]).loc["taux_pauvrete"]
     assert r["n_zones"] == 3
