@@ -42,10 +42,14 @@ zone sizes and shapes.
 
 Memory and windows
 ------------------
-The raster is read in full-width strips of at most ``budget_bytes`` of pixels
-(:func:`qpvgeo.raster.row_windows`, 512 MB by default), restricted to the columns the polygons
-need; strips without polygons are not read. Peak memory is about one strip plus a few arrays of
-``batch_cells`` elements (about 100 bytes per work unit, 100 MB by default).
+Small polygons (pixel box under 16,384 cells: buildings) are processed together: the raster is
+read in full-width strips of at most ``budget_bytes`` of pixels (:func:`qpvgeo.raster.row_windows`,
+512 MB by default), restricted to the rows and columns the polygons need, and each batch of
+polygons is summed in one flat buffer. Large polygons (zones) are cut into row chunks of at most
+``batch_cells`` cells; each chunk reads only its own window and is summed as a 2-D buffer, so
+sparse zones on a large raster do not read the pixels between them. Peak memory is about one
+strip plus a few arrays of ``batch_cells`` elements (about 100 bytes per work unit, 100 MB by
+default), whatever the raster size.
 
 Numerical notes: cells covered by less than ``1e-12`` of their area are dropped (rounding noise of
 the cumulative sum); coverage is capped at 1.
@@ -80,6 +84,8 @@ DEFAULT_BATCH_CELLS = 1_000_000
 
 _EPS = 1e-12
 _PIECE_WEIGHT = 4
+_BIG_CELLS = 16_384
+"""Polygons whose pixel box holds at least this many cells read their own windows."""
 
 CoverageMode = Literal["exact", "centre"]
 
@@ -302,13 +308,15 @@ def _ranges(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, pos
 
 
-def _batch_coverage(
+def _accumulate(
     pp: PixelPolygons, poly: np.ndarray, r0: np.ndarray, r1: np.ndarray, c0: np.ndarray,
     c1: np.ndarray, mode: CoverageMode,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Coverage of a batch of chunks (polygon, rows r0..r1-1, cols c0..c1-1).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Increments of a batch of chunks (polygon, rows r0..r1-1, cols c0..c1-1).
 
-    Returns (chunk, row, col, weight) of the cells with non-zero coverage.
+    Returns ``(acc, rowlen, cell_off)``: the flat buffer of every chunk (``r1 - r0`` rows of
+    ``rowlen = c1 - c0 + 1`` cells, the last one the sink) starts at ``cell_off``; a cumulative
+    sum along each buffer row gives the coverage.
     """
     rowlen = (c1 - c0) + 1  # + sink column
     cells = (r1 - r0) * rowlen
@@ -394,7 +402,17 @@ def _batch_coverage(
         cc0 = c0[ch]
         idx = cell_off[ch] + (prow - r0[ch]) * rowlen[ch] + np.clip(pcol, cc0, c1[ch]) - cc0
         acc = np.bincount(idx, weights=sgn[e1], minlength=ncells)
+    return acc, rowlen, cell_off
 
+
+def _flat_cells(
+    acc: np.ndarray, rowlen: np.ndarray, cell_off: np.ndarray, r0: np.ndarray, r1: np.ndarray,
+    c0: np.ndarray, mode: CoverageMode,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coverage of many small chunks at once from their increments.
+
+    Returns (chunk, row, col, weight) of the cells with non-zero coverage.
+    """
     cs = np.cumsum(acc)
     # subtract the running sum at the start of every buffer row (exact restart per row)
     nrows = (r1 - r0)
@@ -402,7 +420,7 @@ def _batch_coverage(
     row_starts = cell_off[rchunk] + _ranges(nrows)[1] * rowlen[rchunk]
     prev = np.where(row_starts > 0, cs[np.maximum(row_starts - 1, 0)], 0.0)
     cov = cs - np.repeat(prev, rowlen[rchunk])
-    del cs, acc, prev
+    del cs, prev
     thresh = 0.5 if mode == "centre" else _EPS
     nz = np.flatnonzero(cov > thresh)
     w = np.minimum(cov[nz], 1.0) if mode == "exact" else np.ones(len(nz))
@@ -466,57 +484,120 @@ def iter_coverage(
             "(compared in the raster's CRS); check that the raster covers the territory and "
             "that the CRS of both inputs are right"
         )
-    total_cells = float(((r_hi - r_lo) * (c_hi - c_lo + 1))[active].sum())
-    done = 0.0
-    rows = (int(r_lo[active].min()), int(r_hi[active].max()))
+    cells = (r_hi - r_lo) * (c_hi - c_lo + 1)
+    big = active & (cells >= _BIG_CELLS)
+    small = active & ~big
+    total = float(cells[active].sum())
+    progress_state = [0.0, total]
+    report(progress, 0.0, "lecture du raster")
+    if big.any():
+        yield from _big_polygons(source, pp, np.flatnonzero(big), r_lo, r_hi, c_lo, c_hi,
+                                 mode, batch_cells, progress, progress_state)
+    if small.any():
+        yield from _small_polygons(source, pp, small, r_lo, r_hi, c_lo, c_hi, mode,
+                                   budget_bytes, batch_cells, progress, progress_state)
+    report(progress, 1.0, "couverture des pixels terminée")
+
+
+def _chunks(
+    pp: PixelPolygons, ids: np.ndarray, pr0: np.ndarray, pr1: np.ndarray, c_lo: np.ndarray,
+    c_hi: np.ndarray, batch_cells: int,
+) -> tuple[np.ndarray, ...]:
+    """Cut polygons ``ids`` (rows pr0..pr1) into row chunks and group the chunks in batches.
+
+    Returns (poly, r0, r1, c0, c1, cells, batch_starts, batch_stops).
+    """
+    rowlen = c_hi[ids] - c_lo[ids] + 1
+    rpc = np.maximum(1, batch_cells // rowlen)
+    nch = -(-(pr1 - pr0) // rpc)
+    owner, k = _ranges(nch)
+    ch_poly = ids[owner]
+    ch_r0 = pr0[owner] + k * rpc[owner]
+    ch_r1 = np.minimum(ch_r0 + rpc[owner], pr1[owner])
+    ch_c0 = c_lo[ch_poly]
+    ch_c1 = c_hi[ch_poly]
+    ch_cells = (ch_r1 - ch_r0) * (ch_c1 - ch_c0 + 1)
+    # memory cost of a chunk: its buffer cells plus its edge pieces (about one per edge and
+    # per grid line crossed, each held in ~20 temporary arrays, hence the weight)
+    n_edges = pp.edge_start[ch_poly + 1] - pp.edge_start[ch_poly]
+    pieces = n_edges + 2 * ((ch_r1 - ch_r0) + (ch_c1 - ch_c0))
+    cost = ch_cells + _PIECE_WEIGHT * pieces
+    before = np.cumsum(cost) - cost
+    batch_id = before // batch_cells
+    bounds = np.flatnonzero(np.diff(batch_id)) + 1
+    starts = np.concatenate([[0], bounds]).astype(np.int64)
+    stops = np.concatenate([bounds, [len(ch_poly)]]).astype(np.int64)
+    return ch_poly, ch_r0, ch_r1, ch_c0, ch_c1, ch_cells, starts, stops
+
+
+def _big_polygons(
+    source: RasterSource, pp: PixelPolygons, ids: np.ndarray, r_lo: np.ndarray,
+    r_hi: np.ndarray, c_lo: np.ndarray, c_hi: np.ndarray, mode: CoverageMode, batch_cells: int,
+    progress: ProgressCallback | None, state: list[float],
+) -> Iterator[CoverageBatch]:
+    """Large polygons: each row chunk reads its own window and is summed as a 2-D buffer."""
+    ch_poly, ch_r0, ch_r1, ch_c0, ch_c1, ch_cells, starts, stops = _chunks(
+        pp, ids, r_lo[ids], r_hi[ids], c_lo, c_hi, batch_cells)
+    thresh = 0.5 if mode == "centre" else _EPS
+    for b_idx, (s, t) in enumerate(zip(starts, stops, strict=True)):
+        sl = slice(int(s), int(t))
+        acc, rowlen, cell_off = _accumulate(pp, ch_poly[sl], ch_r0[sl], ch_r1[sl], ch_c0[sl],
+                                            ch_c1[sl], mode)
+        for k in range(int(t - s)):
+            h = int(ch_r1[sl][k] - ch_r0[sl][k])
+            rl = int(rowlen[k])
+            off = int(cell_off[k])
+            cov = np.cumsum(acc[off:off + h * rl].reshape(h, rl), axis=1)[:, :rl - 1]
+            window = source.read((int(ch_r0[sl][k]), int(ch_r1[sl][k]), int(ch_c0[sl][k]),
+                                  int(ch_c1[sl][k])))
+            mask = cov > thresh
+            values = window[mask]
+            weight = np.minimum(cov[mask], 1.0) if mode == "exact" else np.ones(len(values))
+            yield CoverageBatch(np.full(len(values), ch_poly[sl][k], dtype=np.int64), values,
+                                weight)
+        state[0] += float(ch_cells[sl].sum())
+        report(progress, state[0] / state[1] if state[1] else 1.0,
+               f"couverture des pixels (grandes zones, lot {b_idx + 1}/{len(starts)})")
+
+
+def _small_polygons(
+    source: RasterSource, pp: PixelPolygons, small: np.ndarray, r_lo: np.ndarray,
+    r_hi: np.ndarray, c_lo: np.ndarray, c_hi: np.ndarray, mode: CoverageMode,
+    budget_bytes: int, batch_cells: int, progress: ProgressCallback | None, state: list[float],
+) -> Iterator[CoverageBatch]:
+    """Small polygons: raster strips under the budget, all polygons of a batch at once."""
+    H, W = source.height, source.width
+    rows = (int(r_lo[small].min()), int(r_hi[small].max()))
     strips = list(row_windows(H, W, source.dtype.itemsize, budget_bytes=budget_bytes,
                               block_height=source.block_height, rows=rows))
-    report(progress, 0.0, "lecture du raster")
     for s_idx, (R0, R1) in enumerate(strips):
-        ids = np.flatnonzero(active & (r_lo < R1) & (r_hi > R0))
+        ids = np.flatnonzero(small & (r_lo < R1) & (r_hi > R0))
         if not len(ids):
             continue
+        RR0 = max(R0, int(r_lo[ids].min()))
+        RR1 = min(R1, int(r_hi[ids].max()))
         C0 = int(c_lo[ids].min())
         C1 = int(c_hi[ids].max())
-        window = source.read((R0, R1, C0, C1))
+        window = source.read((RR0, RR1, C0, C1))
         flat = window.reshape(-1)
         win_w = C1 - C0
-        pr0 = np.maximum(r_lo[ids], R0)
-        pr1 = np.minimum(r_hi[ids], R1)
-        rowlen = c_hi[ids] - c_lo[ids] + 1
-        # split polygons taller than a batch into row chunks
-        rpc = np.maximum(1, batch_cells // rowlen)
-        nch = -(-(pr1 - pr0) // rpc)
-        owner, k = _ranges(nch)
-        ch_poly = ids[owner]
-        ch_r0 = pr0[owner] + k * rpc[owner]
-        ch_r1 = np.minimum(ch_r0 + rpc[owner], pr1[owner])
-        ch_c0 = c_lo[ch_poly]
-        ch_c1 = c_hi[ch_poly]
-        ch_cells = (ch_r1 - ch_r0) * (ch_c1 - ch_c0 + 1)
-        # memory cost of a chunk: its buffer cells plus its edge pieces (about one per edge and
-        # per grid line crossed, each held in ~20 temporary arrays, hence the weight)
-        n_edges = (pp.edge_start[ch_poly + 1] - pp.edge_start[ch_poly])
-        pieces = n_edges + 2 * ((ch_r1 - ch_r0) + (ch_c1 - ch_c0))
-        cost = ch_cells + _PIECE_WEIGHT * pieces
-        before = np.cumsum(cost) - cost
-        batch_id = before // batch_cells
-        bounds = np.flatnonzero(np.diff(batch_id)) + 1
-        starts = np.concatenate([[0], bounds])
-        stops = np.concatenate([bounds, [len(ch_poly)]])
-        nb = len(starts)
+        ch_poly, ch_r0, ch_r1, ch_c0, ch_c1, ch_cells, starts, stops = _chunks(
+            pp, ids, np.maximum(r_lo[ids], R0), np.minimum(r_hi[ids], R1), c_lo, c_hi,
+            batch_cells)
         for b_idx, (s, t) in enumerate(zip(starts, stops, strict=True)):
             sl = slice(int(s), int(t))
-            cidx, rows_, cols_, w = _batch_coverage(
-                pp, ch_poly[sl], ch_r0[sl], ch_r1[sl], ch_c0[sl], ch_c1[sl], mode)
-            widx = (rows_ - R0) * win_w + (cols_ - C0)
+            acc, rowlen, cell_off = _accumulate(pp, ch_poly[sl], ch_r0[sl], ch_r1[sl],
+                                                ch_c0[sl], ch_c1[sl], mode)
+            cidx, rows_, cols_, w = _flat_cells(acc, rowlen, cell_off, ch_r0[sl], ch_r1[sl],
+                                                ch_c0[sl], mode)
+            del acc
+            widx = (rows_ - RR0) * win_w + (cols_ - C0)
             yield CoverageBatch(ch_poly[sl][cidx], flat[widx], w)
-            done += float(ch_cells[sl].sum())
-            report(progress, done / total_cells if total_cells else 1.0,
+            state[0] += float(ch_cells[sl].sum())
+            report(progress, state[0] / state[1] if state[1] else 1.0,
                    f"couverture des pixels (bande {s_idx + 1}/{len(strips)}, "
-                   f"lot {b_idx + 1}/{nb})")
+                   f"lot {b_idx + 1}/{len(starts)})")
         del window, flat
-    report(progress, 1.0, "couverture des pixels terminée")
 
 
 def erode(geoms: np.ndarray, distance: float, rings: RingArrays | None = None

@@ -339,3 +339,23 @@ def test_ring_arrays_choose_and_areas():
     np.testing.assert_allclose(mixed.polygon_areas(), [1, 9, 15])
     assert list(mixed.ring_poly) == [0, 1, 2, 2]
     assert list(mixed.exterior) == [True, True, True, False]
+
+
+@pytest.mark.parametrize("mode", ["exact", "centre"])
+def test_large_and_small_polygon_paths_agree(monkeypatch, mode):
+    # Large polygons read their own windows and sum 2-D buffers; small ones share strips and
+    # a flat buffer. Forcing every polygon through one path or the other changes nothing.
+    import qpvgeo.coverage as cov
+
+    rng = np.random.default_rng(21)
+    src = id_raster(40, 50, from_origin(0, 40, 1, 1))
+    geoms = [shapely.make_valid(shapely.Polygon(rng.uniform([-5, -5], [55, 45], size=(7, 2))))
+             for _ in range(12)]
+    geoms.append(shapely.Polygon(shapely.box(2, 2, 38, 30).exterior.coords,
+                                 [shapely.box(10, 10, 20, 20).exterior.coords]))
+    monkeypatch.setattr(cov, "_BIG_CELLS", 10**12)
+    flat = cells(src, geoms, mode=mode, batch_cells=50)
+    monkeypatch.setattr(cov, "_BIG_CELLS", 1)
+    big = cells(src, geoms, mode=mode, batch_cells=50)
+    assert big == pytest.approx(flat, abs=1e-12)
+    assert sum(v for (p, _, _), v in big.items() if p == 12) == pytest.approx(36 * 28 - 100)
