@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SITE = ROOT / "build" / "qgis-site"
+QGIS_VENV = ROOT / ".venv-qgis"
 QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -47,7 +48,21 @@ def _system_pyproj() -> Path | None:
     return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
-def compatible_site(target: Path = DEFAULT_SITE, python: str = sys.executable) -> Path:
+def qgis_venv_python() -> str:
+    """Python of the QGIS environment (.venv-qgis, same version as QGIS's), else this one."""
+    exe = QGIS_VENV / "bin" / "python"
+    return str(exe) if exe.exists() else sys.executable
+
+
+def qgis_venv_site_packages() -> list[str]:
+    """site-packages of .venv-qgis (numpy < 2 like QGIS's GDAL), else this Python's."""
+    found = sorted(str(p) for p in (QGIS_VENV / "lib").glob("python3*/site-packages"))
+    if found:
+        return found
+    return [p for p in site.getsitepackages() if p.startswith(sys.prefix)]
+
+
+def compatible_site(target: Path = DEFAULT_SITE, python: str | None = None) -> Path:
     """Prepare (once) the QGIS-safe site folder and return it.
 
     Raises ``RuntimeError`` with the missing system package when it cannot be prepared.
@@ -66,9 +81,9 @@ def compatible_site(target: Path = DEFAULT_SITE, python: str = sys.executable) -
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".qgis-site-", dir=target.parent))
     try:
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps",
-                        "--target", str(tmp), "--no-binary", "shapely", "shapely>=2.0"],
-                       check=True)
+        subprocess.run([python or qgis_venv_python(), "-m", "pip", "install", "--quiet",
+                        "--no-deps", "--target", str(tmp), "--no-binary", "shapely",
+                        "shapely>=2.0"], check=True)
         os.symlink(pyproj_dir, tmp / "pyproj")
         for info in pyproj_dir.parent.glob("pyproj-*info"):
             os.symlink(info, tmp / info.name)
@@ -85,14 +100,14 @@ def compatible_site(target: Path = DEFAULT_SITE, python: str = sys.executable) -
 def qgis_process_env(profiles_root: Path, site_dir: Path | None) -> dict[str, str]:
     """Environment of a headless run on ``profiles_root`` (QGIS_CUSTOM_CONFIG_PATH).
 
-    ``PYTHONPATH`` = the QGIS-safe site folder, then this Python's site-packages (as after a
-    ``pip install --user``). PROJ_LIB/PROJ_DATA are never set.
+    ``PYTHONPATH`` = the QGIS-safe site folder, then the site-packages of .venv-qgis (as after
+    a ``pip install --user``; never the numpy-2 .venv). PROJ_LIB/PROJ_DATA are never set.
     """
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "PROJ_LIB", "PROJ_DATA")}
     env.update(QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=str(profiles_root))
     paths = [str(site_dir)] if site_dir else []
-    paths += [p for p in site.getsitepackages() if p.startswith(sys.prefix)]
+    paths += qgis_venv_site_packages()
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsFields,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
@@ -157,15 +158,29 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
     # ---- outputs ---------------------------------------------------------------------------
     def write_output(self, parameters: dict, name: str, context: Any, feedback: Any,
                      frame: Any, *, keep: tuple[str, ...] = (), geometries: dict | None = None,
-                     crs: Any = None, wkb_type: Any = None) -> str | None:
+                     crs: Any = None, wkb_type: Any = None, base_fields: Any = None,
+                     base_attributes: dict | None = None) -> str | None:
         """Write ``frame`` to the sink parameter ``name`` with French field names.
 
         Geometries come from ``geometries`` (original features by id, with ``crs`` and
         ``wkb_type``) or from the frame's geometry column; a plain DataFrame gives a table.
-        Returns the destination id, or None for an optional output left empty.
+        With ``base_fields``/``base_attributes`` (the input layer's fields and raw attributes
+        by feature id) the input attributes come first, unchanged; an input field with the
+        name of an output field is left out. Returns the destination id, or None for an
+        optional output left empty.
         """
         rename = names.french_map([c for c in frame.columns if c != "geometry"], keep)
-        fields, columns = convert.frame_fields(frame, rename)
+        result_fields, columns = convert.frame_fields(frame, rename)
+        fields = QgsFields()
+        base_indices = None
+        if base_fields is not None:
+            taken = {f.name().lower() for f in result_fields}
+            base_indices = [i for i, f in enumerate(base_fields)
+                            if f.name().lower() not in taken]
+            for i in base_indices:
+                fields.append(base_fields.at(i))
+        for f in result_fields:
+            fields.append(f)
         if wkb_type is None:
             wkb_type = convert.frame_wkb_type(frame)
         if crs is None:
@@ -177,7 +192,10 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
                     QgsProcessingParameterDefinition.Flag.FlagOptional:
                 return None
             raise QgsProcessingException(self.invalidSinkError(parameters, name))
-        convert.write_frame(sink, frame, columns, feedback, geometries=geometries)
+        convert.write_frame(sink, frame, columns, feedback, geometries=geometries,
+                            base_attributes=base_attributes, base_indices=base_indices)
+        sink.flushBuffer()
+        del sink  # close the file now (the style is written into GeoPackages afterwards)
         return dest_id
 
     def finish_layer(self, dest_id: str | None, context: Any, *, title: str,

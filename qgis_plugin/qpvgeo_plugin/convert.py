@@ -14,8 +14,6 @@ is missing) even where they are not installed.
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
 from typing import TYPE_CHECKING, Any
 
 from qgis.core import (
@@ -86,10 +84,13 @@ def require_crs(source: Any, label: str) -> None:
 
 # --------------------------------------------------------------------------------------------
 # QGIS values -> Python
+_PLAIN = {int, float, str, bool, type(None)}
+
+
 def _py_value(value: Any) -> Any:
     """Turn a QGIS attribute value into a plain Python value (NULL -> None)."""
-    if value is None:
-        return None
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, QVariant):
         return None if value.isNull() else value.value()
     if isinstance(value, QDateTime):
@@ -105,12 +106,14 @@ def _column(values: list[Any], qtype: Any) -> Any:
     """Build a pandas-friendly column: numbers as float with NaN (missing is not 0)."""
     import numpy as np
 
+    if not all(type(v) in _PLAIN for v in values):
+        values = [_py_value(v) for v in values]
     if qtype in _NUMERIC:
-        if qtype in _INTEGER and all(v is not None for v in values):
+        if qtype in _INTEGER and None not in values:
             return np.asarray(values, dtype="int64")
         return np.asarray([np.nan if v is None else v for v in values], dtype="float64")
     if qtype == QVariant.Type.Bool:
-        if all(v is not None for v in values):
+        if None not in values:
             return np.asarray(values, dtype=bool)
         return np.asarray(values, dtype=object)
     if qtype in (QVariant.Type.Date, QVariant.Type.DateTime):
@@ -123,12 +126,17 @@ def _column(values: list[Any], qtype: Any) -> Any:
     return np.asarray([None if v is None else str(v) for v in values], dtype=object)
 
 
-def _geometry_wkb(geom: QgsGeometry) -> bytes | None:
+def _needs_cleaning(wkb_type: Any) -> bool:
+    """Whether geometries of this type must be segmentised or lose M before GEOS reads them."""
+    return bool(QgsWkbTypes.isCurvedType(wkb_type) or QgsWkbTypes.hasM(wkb_type))
+
+
+def _geometry_wkb(geom: QgsGeometry, check: bool = True) -> bytes | None:
     """WKB of a QGIS geometry, with curves segmentised and M dropped (GEOS reads the rest)."""
-    if geom is None or geom.isNull() or geom.isEmpty():
+    if geom.isNull():
         return None
-    wkb_type = geom.wkbType()
-    if QgsWkbTypes.isCurvedType(wkb_type) or QgsWkbTypes.hasM(wkb_type):
+    if check and _needs_cleaning(geom.wkbType()):
+        wkb_type = geom.wkbType()
         abstract = geom.constGet().segmentize() if QgsWkbTypes.isCurvedType(wkb_type) \
             else geom.constGet().clone()
         abstract.dropMValue()
@@ -140,6 +148,7 @@ def source_to_frame(
     source: Any, label: str, feedback: Any = None, *, fields: list[str] | None = None,
     geometry: bool = True, require_features: bool = True,
     keep_geometries: dict[int, QgsGeometry] | None = None,
+    keep_attributes: dict[int, list[Any]] | None = None,
 ) -> gpd.GeoDataFrame | pd.DataFrame:
     """Read a Processing feature source into a GeoDataFrame (or a DataFrame for tables).
 
@@ -161,6 +170,9 @@ def source_to_frame(
     keep_geometries
         A dict filled with the original QGIS geometries by feature id (multi-part), to write
         outputs with the input's exact geometry and CRS without converting back.
+    keep_attributes
+        A dict filled with the raw QGIS attributes (all fields) by feature id, to copy the
+        input's attributes to an output unchanged (see :func:`write_frame`).
 
     Returns
     -------
@@ -191,29 +203,33 @@ def source_to_frame(
             label, ", ".join(unknown), ", ".join(f.name() for f in src_fields)))
     indices = [src_fields.lookupField(n) for n in names]
     request = QgsFeatureRequest()
-    if fields is not None:
+    if fields is not None and keep_attributes is None:
         request.setSubsetOfAttributes(indices)
     if not has_geom:
         request.setFlags(QgsFeatureRequest.Flag.NoGeometry)
 
     check = cancel_check(feedback)
+    clean = has_geom and (_needs_cleaning(source.wkbType())
+                          or source.wkbType() == QgsWkbTypes.Type.Unknown)
     ids: list[int] = []
     wkbs: list[bytes | None] = []
-    values: list[list[Any]] = [[] for _ in indices]
+    rows: list[list[Any]] = []
     for n, feat in enumerate(source.getFeatures(request)):
-        if n % 2000 == 0:
+        if n % 5000 == 0:
             check()
-        ids.append(feat.id())
+        fid = feat.id()
+        ids.append(fid)
         attrs = feat.attributes()
-        for col, idx in zip(values, indices, strict=True):
-            col.append(_py_value(attrs[idx]))
+        rows.append(attrs)
+        if keep_attributes is not None:
+            keep_attributes[fid] = attrs
         if has_geom:
             geom = feat.geometry()
-            wkbs.append(_geometry_wkb(geom))
+            wkbs.append(_geometry_wkb(geom, clean))
             if keep_geometries is not None:
-                geom = QgsGeometry(geom)
                 geom.convertToMultiType()
-                keep_geometries[feat.id()] = geom
+                keep_geometries[fid] = geom
+    values = [[row[idx] for row in rows] for idx in indices]
     if require_features and not ids:
         raise QgsProcessingException(tr(
             "La couche « {} » ne contient aucune entité (ou aucune entité sélectionnée quand "
@@ -278,29 +294,21 @@ def frame_fields(frame: pd.DataFrame, rename: dict[str, str] | None = None,
     return fields, columns
 
 
-def _attr_value(value: Any) -> Any:
-    """A Python value QGIS accepts as an attribute (NaN and NA -> NULL)."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
-        value = value.item()
-        if isinstance(value, float) and math.isnan(value):
-            return None
-        return value
-    if isinstance(value, _dt.datetime):
-        return QDateTime(value)
-    try:
-        import pandas as pd
+def _series_values(series: pd.Series) -> list[Any]:
+    """Python values of a column for QGIS attributes: missing (NaN, NA, NaT) -> NULL."""
+    import numpy as np
+    import pandas as pd
 
-        if value is pd.NA or value is pd.NaT:
-            return None
-        if isinstance(value, pd.Timestamp):
-            return QDateTime(value.to_pydatetime())
-    except ImportError:  # pragma: no cover
-        pass
-    return value
+    mask = series.isna().to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return [None if m else QDateTime(v.to_pydatetime())
+                for v, m in zip(series.tolist(), mask, strict=True)]
+    values = series.tolist()
+    if series.dtype == object:
+        values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    if mask.any():
+        values = [None if m else v for v, m in zip(values, mask, strict=True)]
+    return values
 
 
 def multi_type(wkb_type: Any) -> Any:
@@ -324,18 +332,27 @@ def frame_wkb_type(frame: gpd.GeoDataFrame) -> Any:
 def write_frame(
     sink: Any, frame: pd.DataFrame, columns: list[str], feedback: Any = None, *,
     geometries: dict[int, QgsGeometry] | None = None,
+    base_attributes: dict[int, list[Any]] | None = None, base_indices: list[int] | None = None,
 ) -> int:
     """Write the rows of ``frame`` to ``sink``; return the number of features written.
 
     Geometries come from ``geometries`` (original QGIS geometries by feature id, the index of
     ``frame``) when given, else from the frame's geometry column (converted to multi-part);
-    a plain DataFrame gives features without geometry. The sink's fields must come from
-    :func:`frame_fields` with the same ``columns``.
+    a plain DataFrame gives features without geometry. With ``base_attributes`` (raw input
+    attributes by feature id, see :func:`source_to_frame`) each feature starts with the input
+    attributes at ``base_indices``, followed by ``columns``. The sink's fields must match.
     """
     import shapely
 
     n = len(frame)
-    cols = [[_attr_value(v) for v in frame[c].tolist()] for c in columns]
+    cols = [_series_values(frame[c]) for c in columns]
+    rows = [list(r) for r in zip(*cols, strict=True)] if cols else [[] for _ in range(n)]
+    index = frame.index.tolist()
+    if base_attributes is not None:
+        take = base_indices if base_indices is not None else None
+        for i, fid in enumerate(index):
+            base = base_attributes[fid]
+            rows[i] = ([base[j] for j in take] if take is not None else list(base)) + rows[i]
     geom_name = getattr(frame, "_geometry_column_name", None)
     wkbs = None
     if geometries is None and geom_name is not None and geom_name in frame.columns:
@@ -349,11 +366,10 @@ def write_frame(
                 parts = [p for p in shapely.get_parts(geoms[i]) if p.geom_type.endswith(keep)]
                 geoms[i] = shapely.union_all(parts) if parts else None
         wkbs = shapely.to_wkb(geoms, flavor="iso")
-    index = frame.index.tolist()
     features = []
     for i in range(n):
         feat = QgsFeature()
-        feat.setAttributes([col[i] for col in cols])
+        feat.setAttributes(rows[i])
         if geometries is not None:
             geom = geometries.get(index[i])
             if geom is not None:
@@ -364,12 +380,30 @@ def write_frame(
             geom.convertToMultiType()
             feat.setGeometry(geom)
         features.append(feat)
-        if feedback is not None and feedback.isCanceled():
-            break
+    if feedback is not None and feedback.isCanceled():
+        raise _cancelled()
     if not sink.addFeatures(features, QgsFeatureSink.Flag.FastInsert):
         raise QgsProcessingException(tr("Écriture de la couche de sortie impossible : {}").format(
             getattr(sink, "lastError", lambda: "")()))
     return len(features)
+
+
+def _cancelled() -> Exception:
+    from qpvgeo.errors import Cancelled
+
+    return Cancelled("annulé par l'utilisateur")
+
+
+def collect_features(source: Any) -> tuple[dict[int, QgsGeometry], dict[int, list[Any]]]:
+    """Original geometries (multi-part) and raw attributes of ``source`` by feature id."""
+    geometries: dict[int, QgsGeometry] = {}
+    attributes: dict[int, list[Any]] = {}
+    for feat in source.getFeatures():
+        geom = feat.geometry()
+        geom.convertToMultiType()
+        geometries[feat.id()] = geom
+        attributes[feat.id()] = feat.attributes()
+    return geometries, attributes
 
 
 def source_geometries(source: Any, ids: Any | None = None) -> dict[int, QgsGeometry]:

@@ -191,3 +191,67 @@ def test_shares_need_the_class_fields(buildings, zones, run_alg, tmp_path):
     with pytest.raises(QgsProcessingException, match="Déperditions thermiques par bâtiment"):
         run_alg("heat_loss_shares", {"BUILDINGS": buildings, "ZONES": zones,
                                      "OUTPUT": str(tmp_path / "x.gpkg")})
+
+
+def _gpkg_copy(layer, path, layer_name=None):
+    """Write a memory layer to a GeoPackage (optionally as one more layer of the file)."""
+    from qgis.core import QgsCoordinateTransformContext, QgsVectorFileWriter
+
+    opts = QgsVectorFileWriter.SaveVectorOptions()
+    opts.driverName = "GPKG"
+    opts.layerName = layer_name or layer.name()
+    if layer_name and path.exists():
+        opts.actionOnExistingFile = QgsVectorFileWriter.ActionOnExistingFile.CreateOrOverwriteLayer
+    err = QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(path),
+                                                   QgsCoordinateTransformContext(), opts)
+    assert err[0] == QgsVectorFileWriter.WriterError.NoError, err
+    return str(path) + (f"|layername={layer_name}" if layer_name else "")
+
+
+@pytest.mark.parametrize("multi_layer_file", [False, True])
+def test_geopackage_fast_path_equals_generic_path(raster, buildings, zones, run_alg, tmp_path,
+                                                  read_output, multi_layer_file):
+    """GeoPackage in → GeoPackage out is written in bulk (fastpath.py): same table as the
+    feature-by-feature path, input untouched."""
+    import pyogrio
+
+    if multi_layer_file:
+        _gpkg_copy(zones, tmp_path / "in.gpkg", "qpv")
+        src = _gpkg_copy(buildings, tmp_path / "in.gpkg", "batiments")
+    else:
+        src = _gpkg_copy(buildings, tmp_path / "in.gpkg")
+    before = (tmp_path / "in.gpkg").read_bytes()
+    fast, generic = str(tmp_path / "fast.gpkg"), str(tmp_path / "generic.gpkg")
+    run_alg("building_heat_loss", {"RASTER": raster, "BUILDINGS": src, "OUTPUT": fast})
+    run_alg("building_heat_loss", {"RASTER": raster, "BUILDINGS": buildings, "OUTPUT": generic})
+    assert (tmp_path / "in.gpkg").read_bytes() == before
+    # bulk copy keeps the input's geometry type; the sink path writes multi-polygons
+    assert pyogrio.read_info(fast, layer="batiments")["geometry_type"] == "Polygon"
+    a, b = read_output(fast), read_output(generic)
+    assert list(a.columns) == list(b.columns)
+    for col in a.columns.drop("geometry"):
+        left, right = a[col].tolist(), b[col].tolist()
+        assert [None if v != v else v for v in left] == [None if v != v else v for v in right], col
+    assert a.geometry.area.tolist() == pytest.approx(b.geometry.area.tolist())
+    con = sqlite3.connect(fast)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    con.close()
+    assert "qpvgeo_new" not in tables
+    assert "qpv" not in tables
+
+
+def test_fast_path_respects_selected_features(raster, buildings, run_alg, tmp_path,
+                                              read_output):
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject, QgsVectorLayer
+
+    layer = QgsVectorLayer(_gpkg_copy(buildings, tmp_path / "in.gpkg"), "bat", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        layer.selectByExpression("\"nom\" IN ('A', 'C')")
+        out = str(tmp_path / "sel.gpkg")
+        run_alg("building_heat_loss", {
+            "RASTER": raster, "OUTPUT": out,
+            "BUILDINGS": QgsProcessingFeatureSourceDefinition(layer.id(), True)})
+        assert sorted(read_output(out)["nom"]) == ["A", "C"]
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())

@@ -16,7 +16,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .. import convert, params, styling
+from .. import convert, fastpath, names, params, styling
 from ..base import QpvgeoAlgorithm
 from ..feedback import progress_callback
 
@@ -118,6 +118,11 @@ class BuildingHeatLoss(QpvgeoAlgorithm):
                 "reçu « {} ».").format(text))
         return HeatLossScheme.temperature(breaks)
 
+    @staticmethod
+    def _illustrative_field(source: Any) -> list[str]:
+        """Read only the ``source`` field (illustrative data flag), when the layer has one."""
+        return [f.name() for f in source.fields() if f.name().lower() == "source"][:1]
+
     def compute(self, parameters: dict, context: Any, feedback: Any) -> dict:
         from qpvgeo.raster import open_raster
         from qpvgeo.thermography import building_heat_loss
@@ -127,9 +132,22 @@ class BuildingHeatLoss(QpvgeoAlgorithm):
         band = self.parameterAsInt(parameters, self.BAND, context) or 1
         scheme = self.scheme(parameters, context)
         source = self.parameterAsSource(parameters, self.BUILDINGS, context)
+        label = self.tr("Bâtiments")
+        flag_field = self._illustrative_field(source) if source is not None else []
+        # a whole GeoPackage layer written to a GeoPackage: bulk read and write (fastpath.py)
+        fast_src = fastpath.ogr_layer(self, parameters, self.BUILDINGS, context)
+        fast_dest = fastpath.gpkg_destination(self, parameters, self.OUTPUT, context) \
+            if fast_src is not None else None
         originals: dict = {}
-        buildings = convert.source_to_frame(source, self.tr("Bâtiments"), feedback,
-                                            keep_geometries=originals)
+        raw: dict = {}
+        if fast_dest is not None:
+            buildings = fastpath.read_frame(fast_src, label, context, flag_field)
+        else:
+            # only geometries go to the library; the input attributes are copied to the
+            # output as they are, followed by the heat-loss fields
+            buildings = convert.source_to_frame(source, label, feedback, fields=flag_field,
+                                                keep_geometries=originals,
+                                                keep_attributes=raw)
         feedback.setProgress(5)
         exact = self.parameterAsEnum(parameters, self.COVERAGE, context) == 0
         # QGIS's own GDAL reads the raster (no second GDAL in the process, see deps.py)
@@ -144,13 +162,26 @@ class BuildingHeatLoss(QpvgeoAlgorithm):
                 progress=progress_callback(feedback, 0.05, 0.9))
         illustrative = bool((result.get("source") == "illustratif").any()) \
             if "source" in result.columns else False
-        attrs = result.drop(columns=result.geometry.name)
-        dest = self.write_output(parameters, self.OUTPUT, context, feedback, attrs,
-                                 geometries=originals, crs=source.sourceCrs(),
-                                 wkb_type=convert.multi_type(source.wkbType()),
-                                 keep=tuple(buildings.columns))
+        added = [c for c in result.columns
+                 if c not in buildings.columns or c == "source"]
+        attrs = result[[c for c in added if c != result.geometry.name]]
+        title = self.tr("Déperditions thermiques par bâtiment")
+        dest = None
+        if fast_dest is not None:
+            if "source" in attrs.columns and any(
+                    f.name().lower() == "source" for f in source.fields()):
+                attrs = attrs.drop(columns="source")  # already in the copied table
+            if fastpath.write_gpkg(fast_src, fast_dest, attrs, names.french_map(attrs.columns)):
+                dest = fast_dest
+                fastpath.load_on_completion(parameters, self.OUTPUT, context, dest, title)
+            else:
+                originals, raw = convert.collect_features(source)
+        if dest is None:
+            dest = self.write_output(parameters, self.OUTPUT, context, feedback, attrs,
+                                     geometries=originals, crs=source.sourceCrs(),
+                                     wkb_type=convert.multi_type(source.wkbType()),
+                                     base_fields=source.fields(), base_attributes=raw)
         qml = styling.buildings_qml(scheme, "libelle_deperdition")
-        self.finish_layer(dest, context, title=self.tr("Déperditions thermiques par bâtiment"),
-                          illustrative=illustrative, qml=qml)
+        self.finish_layer(dest, context, title=title, illustrative=illustrative, qml=qml)
         feedback.setProgress(100)
         return {self.OUTPUT: dest}
