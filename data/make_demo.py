@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -1791,25 +1792,6 @@ def build_qpv2015(terr: Territory, qpv: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFr
 
 
 # ---------------------------------------------------------------------------------------------
-# Street names and addresses (for RPLS, BPE)
-# ---------------------------------------------------------------------------------------------
-STREETS = ["JEAN JAURES", "VICTOR HUGO", "DE LA REPUBLIQUE", "EMILE ZOLA", "DES MINEURS",
-           "DE LA FOSSE", "PASTEUR", "LEON BLUM", "ROGER SALENGRO", "GAMBETTA", "DU 8 MAI 1945",
-           "DES ECOLES", "DE LENS", "DE LIEVIN", "DU CALVAIRE", "DES CORONS", "DU MARAIS",
-           "ANATOLE FRANCE", "JULES FERRY", "PIERRE BROSSOLETTE", "DES TILLEULS", "DES ROSES",
-           "DU CHEVALEMENT", "DES HOUILLERES", "ARTHUR LAMENDIN", "DE LA GARE", "DU MOULIN",
-           "DES FRENES", "PAUL ELUARD", "LOUIS ARAGON", "JEAN MOULIN", "DES GLYCINES",
-           "DU TERRIL", "DES BRUYERES", "DE BELGIQUE", "DE L'EGLISE", "DES LILAS",
-           "MARCEL CACHIN", "ALFRED MAES", "BASLY", "DES ALOUETTES", "CURIE", "DE VERDUN",
-           "DE LA PAIX", "DU STADE", "DES PEUPLIERS", "DES ACACIAS", "DE PARIS", "DE LILLE"]
-
-
-def street_name(commune: int, row: int) -> str:
-    kind = ["RUE", "RUE", "RUE", "AVENUE", "ALLEE", "RUE", "BOULEVARD", "RUE"][row % 8]
-    return f"{kind} {STREETS[(commune * 7 + row * 3) % len(STREETS)]}"
-
-
-# ---------------------------------------------------------------------------------------------
 # RPLS: one row per social dwelling (DiDo export layout, UTF-8 with BOM, ';')
 # ---------------------------------------------------------------------------------------------
 FINAN_LABELS = {
@@ -1876,19 +1858,13 @@ def rpls_table(terr: Territory, qpv: gpd.GeoDataFrame, q15: gpd.GeoDataFrame,
     floors = d["floors"].to_numpy()
     etage = np.where(indiv, 0, (rng.random(n) * floors).astype(int))
     ci = d["commune"].to_numpy()
-    rows = d["building"].map(b["row"]).to_numpy()
-    num = np.maximum(1, np.round(np.abs(x - com.geometry.centroid.x.to_numpy()[ci]) / 7)
-                     ).astype(int) * 2 + (sel["side"].to_numpy() > 0)
     out = pd.DataFrame({
         "DEPCOM": com["insee_com"].to_numpy()[ci],
-        "NUMVOIE": num,
-        "NOMVOIE": [street_name(int(c_), int(r_)) for c_, r_ in zip(ci, rows, strict=True)],
         "ETAGE": etage,
         "TYPECONST_CODE": np.where(indiv, "I", "C"),
         "NBPIECE": d["rooms"].to_numpy(),
         "SURFHAB": d["surface"].to_numpy().astype(int),
         "CONSTRUCT": year,
-        "LOCAT": np.where(year < 1950, rng.integers(1950, 1990, n), year + (u < 0.3)),
         "FINAN_CODE": finan,
         "DPEDATE": dpedate,
         "DPEENERGIE": dpe,
@@ -2210,6 +2186,350 @@ def thermography(b: gpd.GeoDataFrame, out: Path, *, pixel: float = 2.0,
 
 
 # ---------------------------------------------------------------------------------------------
+# SIRENE: establishments at two dates (StockEtablissement layout, ',' separated)
+# ---------------------------------------------------------------------------------------------
+# NAF rév. 2 codes: (code, A10 group, weight outside QPV, weight in QPV, micro-entrepreneur
+# propensity 0-1)
+NAF_CODES: list[tuple[str, str, float, float, float]] = [
+    ("47.11B", "GI", 2.0, 3.0, 0.2), ("47.11D", "GI", 0.6, 0.3, 0.0),
+    ("47.19B", "GI", 1.0, 1.0, 0.3), ("47.24Z", "GI", 0.6, 0.4, 0.2),
+    ("47.71Z", "GI", 1.5, 0.8, 0.4), ("47.73Z", "GI", 0.8, 0.4, 0.0),
+    ("47.78C", "GI", 0.8, 0.8, 0.6), ("47.82Z", "GI", 1.5, 2.5, 0.95),
+    ("47.91B", "GI", 3.0, 3.2, 0.95), ("45.20A", "GI", 1.8, 2.2, 0.6),
+    ("45.11Z", "GI", 0.8, 0.8, 0.3), ("49.32Z", "GI", 1.0, 1.6, 0.8),
+    ("49.41B", "GI", 1.2, 1.5, 0.3), ("53.20Z", "GI", 1.5, 2.6, 0.98),
+    ("56.10A", "GI", 2.2, 1.8, 0.3), ("56.10C", "GI", 1.8, 2.6, 0.6),
+    ("56.30Z", "GI", 1.2, 0.8, 0.3), ("55.10Z", "GI", 0.3, 0.05, 0.0),
+    ("10.71C", "BE", 1.0, 0.6, 0.1), ("25.62B", "BE", 0.6, 0.2, 0.1),
+    ("33.12Z", "BE", 0.5, 0.2, 0.4),
+    ("43.21A", "FZ", 1.5, 1.2, 0.6), ("43.22A", "FZ", 1.4, 1.0, 0.6),
+    ("43.31Z", "FZ", 0.8, 0.8, 0.8), ("43.32A", "FZ", 1.0, 0.8, 0.7),
+    ("43.34Z", "FZ", 1.5, 1.6, 0.85), ("43.39Z", "FZ", 1.4, 1.6, 0.9),
+    ("41.20A", "FZ", 0.8, 0.4, 0.2), ("43.99C", "FZ", 0.8, 0.6, 0.5),
+    ("81.21Z", "MN", 1.5, 2.0, 0.8), ("82.99Z", "MN", 2.0, 2.5, 0.9),
+    ("70.22Z", "MN", 2.0, 1.0, 0.8), ("74.10Z", "MN", 1.0, 0.6, 0.9),
+    ("73.11Z", "MN", 0.5, 0.2, 0.8), ("71.12B", "MN", 0.6, 0.1, 0.4),
+    ("69.20Z", "MN", 0.4, 0.05, 0.0), ("80.10Z", "MN", 0.5, 0.8, 0.6),
+    ("86.21Z", "OQ", 1.5, 0.5, 0.0), ("86.23Z", "OQ", 0.8, 0.2, 0.0),
+    ("86.90D", "OQ", 2.5, 1.2, 0.1), ("86.90E", "OQ", 1.0, 0.3, 0.1),
+    ("88.10A", "OQ", 1.2, 0.8, 0.5), ("85.59A", "OQ", 1.5, 1.2, 0.8),
+    ("85.20Z", "OQ", 1.2, 0.6, 0.0), ("84.11Z", "OQ", 0.4, 0.05, 0.0),
+    ("88.91A", "OQ", 1.0, 0.8, 0.6),
+    ("96.02A", "RU", 1.8, 1.6, 0.5), ("96.02B", "RU", 1.5, 1.8, 0.9),
+    ("96.09Z", "RU", 1.5, 1.8, 0.9), ("93.12Z", "RU", 1.0, 0.4, 0.0),
+    ("94.99Z", "RU", 3.0, 2.0, 0.0), ("90.01Z", "RU", 0.6, 0.5, 0.9),
+    ("62.01Z", "JZ", 1.2, 0.6, 0.8), ("58.11Z", "JZ", 0.2, 0.05, 0.5),
+    ("66.22Z", "KZ", 0.6, 0.1, 0.3), ("64.19Z", "KZ", 0.5, 0.05, 0.0),
+    ("68.20A", "LZ", 1.0, 0.3, 0.3), ("68.20B", "LZ", 2.0, 0.3, 0.0),
+    ("68.31Z", "LZ", 0.6, 0.1, 0.3),
+    ("01.11Z", "AZ", 0.8, 0.0, 0.2), ("01.13Z", "AZ", 0.3, 0.0, 0.2),
+]
+
+
+def _luhn_complete(digits: str) -> str:
+    """Append the Luhn check digit (SIREN and SIRET numbers are Luhn-valid)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return digits + str((10 - total % 10) % 10)
+
+
+def sirene_tables(terr: Territory, qpv: gpd.GeoDataFrame, b: gpd.GeoDataFrame
+                  ) -> dict[int, pd.DataFrame]:
+    """Establishment stocks at 31/12/2017 and 31/12/2023 (active ones, and the ones closed
+    during the two previous years)."""
+    rng = rng_for("sirene")
+    # yearly creations outside / inside QPV (the 2017 and 2023 QPV values are those quoted by
+    # the diagnostic: 137 and 382)
+    years = np.arange(2000, 2024)
+
+    def ramp(before: float, y2017: float, y2023: float) -> np.ndarray:
+        out = np.where(years < 2009, before, before + (y2017 - before) * (years - 2009) / 8)
+        k = (years >= 2017)
+        out[k] = y2017 * (y2023 / y2017) ** ((years[k] - 2017) / 6)
+        return out
+
+    created = {True: ramp(45, 137, 382), False: ramp(300, 500, 1150)}
+    # establishments active at the end of 2017 (all communes of the demo), before growth
+    active17 = {True: 1420, False: 10_400}
+    rows = []
+    for in_q in (True, False):
+        weights = np.array([w_q if in_q else w_o for _, _, w_o, w_q, _ in NAF_CODES])
+        prop = np.array([m for *_, m in NAF_CODES])
+
+        def draw(cy: np.ndarray, in_q: bool = in_q, weights: np.ndarray = weights,
+                 prop: np.ndarray = prop) -> pd.DataFrame:
+            n = len(cy)
+            micro_p = np.where(cy >= 2009, np.where(in_q, 0.62 + 0.035 * np.clip(cy - 2017, 0, 6),
+                                                    0.52 + 0.025 * np.clip(cy - 2017, 0, 6)),
+                               0.35)
+            naf_i = rng.choice(len(NAF_CODES), size=n, p=weights / weights.sum())
+            micro = rng.random(n) < np.clip(micro_p * (0.4 + 1.2 * prop[naf_i]), 0, 0.98)
+            hazard = np.where(micro, 0.12, np.where(cy < 2000, 0.01, 0.04))
+            close_year = cy + rng.random(n) + rng.exponential(1 / hazard)
+            return pd.DataFrame({"in_q": in_q, "year": cy, "naf_i": naf_i, "micro": micro,
+                                 "close": close_year})
+
+        new = draw(np.repeat(years, rng.poisson(created[in_q])))
+        alive_new = int(((new["year"] <= 2017) & (new["close"] >= 2018)).sum())
+        # old establishments (1950-1999) still active at the end of 2017: as many as needed
+        n_old = max(active17[in_q] - alive_new, 0)
+        old = draw(rng.integers(1950, 2000, 10 * n_old + 10))
+        alive_old = old[old["close"] >= 2018]
+        gone = old[(old["close"] < 2018) & (old["close"] >= 2016)]
+        old = pd.concat([alive_old.iloc[:n_old], gone.iloc[:int(0.25 * n_old)]])
+        rows += [new, old]
+    est = pd.concat(rows, ignore_index=True)
+    n = len(est)
+    doy = rng.integers(0, 365, n)
+    est["date"] = pd.to_datetime(est["year"].astype(str) + "-01-01") + pd.to_timedelta(doy, "D")
+    # location: a building, in a QPV or not
+    bq = b["qpv"].to_numpy() >= 0
+    usage = b["usage1"].to_numpy()
+    w_b = np.where(usage == "Commercial et services", 8.0,
+                   np.where(usage == "Industriel", 6.0, np.where(usage == "Annexe", 0.0,
+                            0.3 + np.sqrt(b["n_dw"].to_numpy()))))
+    bi = np.empty(n, dtype=int)
+    for in_q in (True, False):
+        m = (est["in_q"] == in_q).to_numpy()
+        cand = np.flatnonzero(bq == in_q)
+        p = w_b[cand] / w_b[cand].sum()
+        bi[m] = rng.choice(cand, size=int(m.sum()), p=p)
+    est["building"] = bi
+    est["x"] = b["x"].to_numpy()[bi] + rng.uniform(-3, 3, n)
+    est["y"] = b["y"].to_numpy()[bi] + rng.uniform(-3, 3, n)
+    est["commune"] = b["commune"].to_numpy()[bi]
+    # identifiers: Luhn-valid SIREN and SIRET
+    pool = np.unique(rng.integers(30_000_000, 99_999_999, int(1.2 * n) + 100))
+    sirens = rng.permutation(pool)[:n]
+    siren = [_luhn_complete(f"{v:08d}") for v in sirens]
+    nic = [f"{int(v):04d}" for v in rng.integers(1, 60, n)]
+    siret = [_luhn_complete(s_ + c_) for s_, c_ in zip(siren, nic, strict=True)]
+    est["siren"] = siren
+    est["nic"] = [st[9:] for st in siret]
+    est["siret"] = siret
+    u = rng.random(n)
+    naf_code = np.array([NAF_CODES[i][0] for i in est["naf_i"]])
+    est["cat"] = np.where(est["micro"], "1000", np.select(
+        [naf_code == "84.11Z", naf_code == "85.20Z", naf_code == "68.20B",
+         naf_code == "94.99Z", u < 0.35, u < 0.6, u < 0.8, u < 0.92],
+        ["7210", "7210", "6540", "9220", "5499", "5710", "5720", "5498"], "5599"))
+    est["naf"] = naf_code
+    est["tranche"] = np.where(est["micro"], "NN", rng.choice(
+        ["NN", "00", "01", "02", "03", "11", "12", "21"], n,
+        p=[0.3, 0.2, 0.18, 0.12, 0.08, 0.06, 0.04, 0.02]))
+    est["nd"] = est["micro"] & (rng.random(n) < 0.05)
+    com = terr.communes
+    out = {}
+    for year in (2017, 2023):
+        end = year + 1.0   # stock at 31 December
+        alive = (est["year"] <= year) & (est["close"] >= end)
+        closed = (est["year"] <= year) & (est["close"] < end) & (est["close"] >= end - 2)
+        s_ = est[alive | closed].copy()
+        s_["etat"] = np.where(alive[alive | closed], "A", "F")
+        hide = s_["nd"].to_numpy() & (year >= 2023)
+        xs = np.where(hide, "[ND]", [f"{v:.1f}" for v in s_["x"]])
+        ys = np.where(hide, "[ND]", [f"{v:.1f}" for v in s_["y"]])
+        df = pd.DataFrame({
+            "siren": s_["siren"].to_numpy(), "nic": s_["nic"].to_numpy(),
+            "siret": s_["siret"].to_numpy(),
+            "statutDiffusionEtablissement": np.where(hide, "P", "O"),
+            "dateCreationEtablissement": s_["date"].dt.strftime("%Y-%m-%d").to_numpy(),
+            "trancheEffectifsEtablissement": s_["tranche"].to_numpy(),
+            "etablissementSiege": "true",
+            "etatAdministratifEtablissement": s_["etat"].to_numpy(),
+            "codeCommuneEtablissement": com["insee_com"].to_numpy()[s_["commune"].to_numpy()],
+            "coordonneeLambertAbscisseEtablissement": xs,
+            "coordonneeLambertOrdonneeEtablissement": ys,
+            "activitePrincipaleEtablissement": s_["naf"].to_numpy(),
+            "nomenclatureActivitePrincipaleEtablissement": "NAFRev2",
+            "categorieJuridiqueUniteLegale": s_["cat"].to_numpy(),
+            "source": SOURCE,
+        })
+        out[year] = df.sort_values("siret", kind="stable").reset_index(drop=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Walking street network (BD TOPO TRONCON_DE_ROUTE-like lines, noded at intersections)
+# ---------------------------------------------------------------------------------------------
+def street_network(b: gpd.GeoDataFrame, frames: list[Frame]) -> gpd.GeoDataFrame:
+    """Streets along the rows of buildings and the cross streets between them; separate
+    pieces are then linked to the main network by paths to its nearest node."""
+    from scipy.spatial import cKDTree
+
+    # runs of buildings along each street (gaps under 120 m do not break a street)
+    s = b[["commune", "row", "u0", "u1"]].sort_values(["commune", "row", "u0"], kind="stable")
+    grp = s["commune"].astype(np.int64) * 100_000 + s["row"].astype(np.int64)
+    prev_end = s.groupby(grp.to_numpy())["u1"].cummax().groupby(grp.to_numpy()).shift()
+    new_run = prev_end.isna().to_numpy() | (s["u0"].to_numpy() - prev_end.to_numpy() > 120)
+    run_id = np.cumsum(new_run)
+    runs = s.groupby(run_id).agg(commune=("commune", "first"), row=("row", "first"),
+                                 a=("u0", "min"), c=("u1", "max"))
+    runs["a"] -= 15
+    runs["c"] += 15
+    by_row: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for r in runs.itertuples(index=False):
+        by_row.setdefault((int(r.commune), int(r.row)), []).append((r.a, r.c))
+    lines: list[tuple[float, float, float, float, str, str]] = []
+    for fr in frames:
+        local: list[tuple[float, float, float, float, str, str]] = []
+        cross_at: dict[int, set[float]] = {}
+        rows_here = sorted(k for (ci, k) in by_row if ci == fr.idx)
+        for k in rows_here:
+            nxt = by_row.get((fr.idx, k + 1), [])
+            for a_, c_ in by_row[(fr.idx, k)]:
+                m0 = math.ceil((a_ - fr.u_off) / CROSS_SPACING)
+                m1 = math.floor((c_ - fr.u_off) / CROSS_SPACING)
+                for m in range(m0, m1 + 1):
+                    um = fr.u_off + m * CROSS_SPACING
+                    if any(a2 <= um <= c2 for a2, c2 in nxt):
+                        v0 = fr.v_off + k * ROW_SPACING
+                        local.append((um, v0, um, v0 + ROW_SPACING, "Route à 1 chaussée", "5"))
+                        cross_at.setdefault(k, set()).add(um)
+                        cross_at.setdefault(k + 1, set()).add(um)
+        for k in rows_here:
+            vk = fr.v_off + k * ROW_SPACING
+            imp = "4" if k % 5 == 0 else "5"
+            for a_, c_ in by_row[(fr.idx, k)]:
+                cuts = sorted([a_, c_, *[u for u in cross_at.get(k, ()) if a_ < u < c_]])
+                for u0, u1 in itertools.pairwise(cuts):
+                    local.append((u0, vk, u1, vk, "Route à 1 chaussée", imp))
+        if not local:
+            continue
+        arr = np.array([sg[:4] for sg in local], dtype=float)
+        x0, y0 = fr.to_world(arr[:, 0], arr[:, 1])
+        x1, y1 = fr.to_world(arr[:, 2], arr[:, 3])
+        for j, sg in enumerate(local):
+            lines.append((round(float(x0[j]), 2), round(float(y0[j]), 2),
+                          round(float(x1[j]), 2), round(float(y1[j]), 2), sg[4], sg[5]))
+    # connected components of the street graph (nodes: rounded end points)
+    ends = np.array([[ln[0], ln[1]] for ln in lines] + [[ln[2], ln[3]] for ln in lines])
+    _, node = np.unique(np.round(ends, 1), axis=0, return_inverse=True)
+    node = node.ravel()
+    nseg = len(lines)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n_nodes = int(node.max()) + 1
+    graph = coo_matrix((np.ones(nseg), (node[:nseg], node[nseg:])), shape=(n_nodes, n_nodes))
+    _, comp = connected_components(graph, directed=False)
+    coords = np.zeros((n_nodes, 2))
+    coords[node] = ends
+    main = int(np.bincount(comp).argmax())
+    in_main = comp == main
+    tree = cKDTree(coords[in_main])
+    main_idx = np.flatnonzero(in_main)
+    others = np.flatnonzero(~in_main)
+    if len(others):
+        d, j = tree.query(coords[others])
+        best = pd.DataFrame({"comp": comp[others], "d": d, "a": others, "c": main_idx[j]})
+        best = best.sort_values(["comp", "d"], kind="stable").drop_duplicates("comp")
+        for r in best.itertuples(index=False):
+            pa, pc = coords[r.a], coords[r.c]
+            lines.append((float(pa[0]), float(pa[1]), float(pc[0]), float(pc[1]), "Chemin",
+                          "6"))
+    geoms = shapely.linestrings(np.array([[[ln[0], ln[1]], [ln[2], ln[3]]] for ln in lines]))
+    n = len(lines)
+    return gpd.GeoDataFrame({
+        "ID": [f"TRONROUT{500_000_000 + 7 * i:016d}" for i in range(n)],
+        "NATURE": [ln[4] for ln in lines], "IMPORTANCE": [ln[5] for ln in lines],
+        "ACCES_PED": "Libre", "source": SOURCE}, geometry=geoms, crs=L93)
+
+
+# ---------------------------------------------------------------------------------------------
+# Housing quality (PLH diagnostic-like classes per block, polygons in CC50)
+# ---------------------------------------------------------------------------------------------
+PLH_CLASSES = ((0.30, "bon"), (0.48, "moyen"), (0.64, "médiocre"), (9.0, "mauvais"))
+
+
+def housing_quality(b: gpd.GeoDataFrame, frames: list[Frame]) -> gpd.GeoDataFrame:
+    """One polygon per street block holding dwellings, classed on the dwellings' condition."""
+    res = b[b["n_dw"] > 0]
+    u_off = np.array([f.u_off for f in frames])
+    ci = res["commune"].to_numpy()
+    w = res["n_dw"].to_numpy().astype(float)
+    blk = pd.DataFrame({
+        "commune": ci,
+        # block between street k and k+1: side +1 of row k and side -1 of row k+1
+        "k": np.where(res["side"].to_numpy() > 0, res["row"], res["row"] - 1),
+        "c": np.floor(((res["u0"] + res["u1"]).to_numpy() / 2 - u_off[ci]) / CROSS_SPACING)
+        .astype(int),
+        "w": w, "cw": res["condition"].to_numpy() * w, "yw": res["year"].to_numpy() * w,
+        "u0": res["u0"].to_numpy(), "u1": res["u1"].to_numpy()})
+    g = blk.groupby(["commune", "k", "c"], sort=True).agg(
+        w=("w", "sum"), cw=("cw", "sum"), yw=("yw", "sum"), u0=("u0", "min"),
+        u1=("u1", "max")).reset_index()
+    cond = g["cw"] / g["w"]
+    code = np.searchsorted(np.array([t for t, _ in PLH_CLASSES]), cond.to_numpy(), side="right")
+    polys = np.empty(len(g), dtype=object)
+    for fr in frames:
+        m = (g["commune"] == fr.idx).to_numpy()
+        if not m.any():
+            continue
+        s = g[m]
+        lo = fr.u_off + s["c"].to_numpy() * CROSS_SPACING
+        u0 = np.maximum(s["u0"].to_numpy() - 3, lo + 6)
+        u1 = np.minimum(s["u1"].to_numpy() + 3, lo + CROSS_SPACING - 6)
+        v0 = fr.v_off + s["k"].to_numpy() * ROW_SPACING + 6
+        v1 = v0 + ROW_SPACING - 12
+        us = np.stack([u0, u1, u1, u0, u0], axis=1)
+        vs = np.stack([v0, v0, v1, v1, v0], axis=1)
+        x, y = fr.to_world(us, vs)
+        polys[m] = shapely.polygons(np.stack([np.round(x, 2), np.round(y, 2)], axis=2))
+    out = gpd.GeoDataFrame({
+        "classe": [PLH_CLASSES[i][1] for i in code], "code": code + 1,
+        "nb_logts": g["w"].astype(int).to_numpy(),
+        "annee_moy": np.round(g["yw"] / g["w"]).astype(int).to_numpy(), "source": SOURCE},
+        geometry=polys, crs=L93)
+    return out.to_crs(CC50)
+
+
+# ---------------------------------------------------------------------------------------------
+# Summer land surface temperature (heat islands), Landsat-like: 30 m, UTM 31N
+# ---------------------------------------------------------------------------------------------
+def summer_lst(terr: Territory, b: gpd.GeoDataFrame, acts: gpd.GeoDataFrame,
+               out: Path) -> dict[str, Any]:
+    from scipy.ndimage import gaussian_filter, zoom
+
+    rng = rng_for("lst")
+    bu = b.to_crs(UTM31)
+    xmin, ymin, xmax, ymax = terr.communes.to_crs(UTM31).total_bounds
+    xmin, ymin = math.floor(xmin / 30) * 30 - 990, math.floor(ymin / 30) * 30 - 990
+    xmax, ymax = math.ceil(xmax / 30) * 30 + 990, math.ceil(ymax / 30) * 30 + 990
+    w, h = int((xmax - xmin) / 30), int((ymax - ymin) / 30)
+    fine = features.rasterize(_rect_shapes(bu.geometry.to_numpy(), [1] * len(bu)),
+                              out_shape=(h * 3, w * 3),
+                              transform=from_origin(xmin, ymax, 10, 10), fill=0, dtype="uint8")
+    cover = fine.reshape(h, 3, w, 3).mean(axis=(1, 3))
+    dense = gaussian_filter(cover, 3)
+    act = features.rasterize([(g, 1) for g in acts.to_crs(UTM31).geometry], out_shape=(h, w),
+                             transform=from_origin(xmin, ymax, 30, 30), fill=0, dtype="uint8")
+    noise = zoom(rng.normal(0, 1, (h // 20 + 2, w // 20 + 2)), 20, order=1)[:h, :w]
+    lst = 27.0 + 28.0 * dense + 6.0 * cover + 3.5 * gaussian_filter(act.astype(float), 2) \
+        + 1.2 * noise
+    lst = np.round(lst, 2).astype(np.float32)
+    # a cloud masked out of the scene
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx = int(h * 0.8), int(w * 0.15)
+    lst[(yy - cy) ** 2 + (xx - cx) ** 2 < 22 ** 2] = np.nan
+    path = out / "illustratif_lst_ete_utm31n_30m.tif"
+    prof = _raster_profile(from_origin(xmin, ymax, 30, 30), w, h, "float32", float("nan"), UTM31)
+    prof.update(blockxsize=256, blockysize=256)
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(lst, 1)
+        dst.update_tags(QPVGEO_SOURCE=SOURCE, QPVGEO_VINTAGE="2022-07", QPVGEO_UNITS="degC",
+                        QPVGEO_DESCRIPTION="Température de surface estivale (îlots de chaleur), "
+                        "type Landsat 30 m (ILLUSTRATIF, données fictives générées par qpvgeo)")
+        dst.set_band_description(1, "temperature de surface (degres Celsius)")
+    return {"path": path.name, "shape": [h, w], "pixel_m": 30}
+
+
+# ---------------------------------------------------------------------------------------------
 # Vector layers in their official layouts
 # ---------------------------------------------------------------------------------------------
 def write_qpv2024(qpv: gpd.GeoDataFrame, path: Path) -> None:
@@ -2417,17 +2737,29 @@ def generate(out: Path) -> dict[str, Any]:
     p = shapes / "illustratif_colleges_ips_2022.csv"
     _fmt_table(colleges, p, floatfmt="%.1f")
     add(p)
+    for year, df in sirene_tables(terr, qpv, b).items():
+        p = shapes / f"illustratif_sirene_stocketablissement_{year}.csv"
+        df.to_csv(p, sep=",", index=False, encoding="utf-8", lineterminator="\n")
+        add(p)
+    p = shapes / "illustratif_troncon_de_route.shp"
+    streets = street_network(b, frames)
+    write_shp(streets, p)
+    add(p)
+    p = shapes / "illustratif_qualite_habitat_plh_cc50.shp"
+    write_shp(housing_quality(b, frames), p)
+    add(p)
     log("vector layers and tables written")
     tinfo = thermography(b, thermo)
-    files += [thermo / tinfo["heatloss"]["path"], thermo / tinfo["temperature"]["path"]]
-    log("thermography rasters written")
+    tinfo["summer_lst"] = summer_lst(terr, b, acts, thermo)
+    files += [thermo / tinfo[k]["path"] for k in ("heatloss", "temperature", "summer_lst")]
+    log("rasters written")
     summary = {
         "qpv_population_2020": int((c20.pp["qpv"] >= 0).sum()),
         "qpv_population_2020_call_communes": int(((c20.pp["qpv"] >= 0) & terr.communes[
             "in_call"].to_numpy()[c20.pp["commune"].to_numpy()]).sum()),
         "buildings": len(b), "dwellings": len(dws), "rpls_rows": len(rpls),
         "rpls_in_qpv": int((rpls["PLG_QP24"] != "").sum()), "iris": len(iris),
-        "bpe_rows": len(bpe), "thermography": tinfo,
+        "bpe_rows": len(bpe), "street_segments": len(streets), "rasters": tinfo,
     }
     return {"files": files, "summary": summary}
 
@@ -2446,15 +2778,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE,
                     help="folder receiving shapes/ and thermography/ (default: data/)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--if-missing", action="store_true",
+                    help="do nothing when the stamp .demo-complete is there")
     args = ap.parse_args(argv)
     QUIET = args.quiet
     out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "shapes").mkdir(parents=True, exist_ok=True)
+    # One generation at a time per folder (qpvgeo.datasets may start one from another
+    # process): the lock and the work folder match the git-ignored data/shapes/illustratif_*.
+    lock = os.open(out / "shapes" / "illustratif_.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    except ImportError:  # pragma: no cover - Windows
+        pass
+    try:
+        return _locked_main(out, args.if_missing)
+    finally:
+        os.close(lock)
+
+
+def _locked_main(out: Path, if_missing: bool) -> int:
     stamp = out / ".demo-complete"
+    if if_missing and stamp.exists():
+        return 0
     if stamp.exists():
         stamp.unlink()
-    # the work folder matches the git-ignored pattern data/shapes/illustratif_*
-    (out / "shapes").mkdir(exist_ok=True)
     for old in (out / "shapes").glob("illustratif_.tmp-*"):
         shutil.rmtree(old, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix="illustratif_.tmp-", dir=out / "shapes"))

@@ -107,12 +107,27 @@ _REGISTRY: dict[str, _Entry] = {
     "qpv_indicators_2015": _Entry("shapes/illustratif_insee_indicateurs_qp2015_2015.csv",
                                   ILLUSTRATIVE, "table:qpv",
                                   "QPV-level figures for the QPV 2015, census/Filosofi 2015"),
+    "sirene_2017": _Entry("shapes/illustratif_sirene_stocketablissement_2017.csv",
+                          ILLUSTRATIVE, "sirene", "SIRENE establishments, stock at 31/12/2017 "
+                          "(StockEtablissement layout + categorieJuridiqueUniteLegale)"),
+    "sirene_2023": _Entry("shapes/illustratif_sirene_stocketablissement_2023.csv",
+                          ILLUSTRATIVE, "sirene", "SIRENE establishments, stock at 31/12/2023 "
+                          "(StockEtablissement layout + categorieJuridiqueUniteLegale)"),
+    "housing_quality": _Entry("shapes/illustratif_qualite_habitat_plh_cc50.shp", ILLUSTRATIVE,
+                              "layer", "housing quality per block, PLH-style classes bon / "
+                              "moyen / médiocre / mauvais (EPSG:3950)"),
+    "streets": _Entry("shapes/illustratif_troncon_de_route.shp", ILLUSTRATIVE, "layer",
+                      "walking street network, lines noded at intersections, connected "
+                      "(BD TOPO TRONCON_DE_ROUTE-like)"),
     "heatloss": _Entry("thermography/illustratif_deperdition_thermique_cc50_2m.tif",
                        ILLUSTRATIVE, "raster",
                        "classified heat loss (uint8 0-4, 255 nodata), EPSG:3950, 2 m"),
     "temperature": _Entry("thermography/illustratif_temperature_apparente_cc50_5m.tif",
                           ILLUSTRATIVE, "raster",
                           "apparent roof/ground temperature (float32 °C, NaN), EPSG:3950, 5 m"),
+    "summer_lst": _Entry("thermography/illustratif_lst_ete_utm31n_30m.tif", ILLUSTRATIVE,
+                         "raster", "summer land surface temperature (float32 °C, NaN), "
+                         "EPSG:32631, 30 m (heat islands)"),
 }
 _BASES = {"pop": "evol-struct-pop", "logement": "logement", "diplomes": "diplomes-formation",
           "activite": "activite-residents", "familles": "couples-familles-menages"}
@@ -196,51 +211,22 @@ def get_path(name: str) -> Path:
 
 
 def _generate(base: Path) -> None:
-    """Run data/make_demo.py once (a lock file serialises concurrent callers)."""
+    """Run data/make_demo.py (it locks the folder, so concurrent callers wait for one run)."""
     script = _REPO_DATA / "make_demo.py"
     if not script.exists():
         raise InputFileError(
             f"the illustrative demo files are not in {base} and cannot be generated here "
             f"({script} not found): use a qpvgeo checkout and run 'make data', or set "
             "QPVGEO_DEMO_DIR to a folder made by 'python data/make_demo.py --out DIR'")
-    (base / "shapes").mkdir(parents=True, exist_ok=True)
-    lock = base / "shapes" / "illustratif_.lock"  # git-ignored like the generated files
-    fd = _acquire(lock)
-    try:
-        if (base / _STAMP).exists():   # another process generated it meanwhile
-            return
-        cmd = [sys.executable, str(script), "--quiet"]
-        if base.resolve() != _REPO_DATA.resolve():
-            cmd += ["--out", str(base)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-            raise InputFileError(
-                f"generating the demo territory with {script} failed (exit code "
-                f"{done.returncode}); run 'python {script}' to see the error.\n{tail}")
-    finally:
-        _release(fd, lock)
-
-
-def _acquire(lock: Path) -> int:
-    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    except ImportError:  # pragma: no cover - Windows: no lock, generation is still atomic
-        pass
-    return fd
-
-
-def _release(fd: int, lock: Path) -> None:
-    try:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    except ImportError:  # pragma: no cover
-        pass
-    os.close(fd)
+    cmd = [sys.executable, str(script), "--quiet", "--if-missing"]
+    if base.resolve() != _REPO_DATA.resolve():
+        cmd += ["--out", str(base)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+        raise InputFileError(
+            f"generating the demo territory with {script} failed (exit code "
+            f"{done.returncode}); run 'python {script}' to see the error.\n{tail}")
 
 
 # ---------------------------------------------------------------------------------------------
