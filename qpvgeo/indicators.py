@@ -49,6 +49,7 @@ from qpvgeo import _validate
 from qpvgeo.errors import (
     DataQualityWarning,
     DuplicateKeyError,
+    EmptyLayerError,
     InputFileError,
     SchemaError,
 )
@@ -153,6 +154,10 @@ class Indicator:
         Factor applied to numerator / denominator (10,000 for ``per_10000``).
     note
         Caveat shown with the figure (French).
+    aliases
+        Other names of the same indicator accepted in reference tables
+        (``"median_disposable_income"`` for ``revenu_median``). An alias names the same
+        definition only: the declared-income poverty rate is not an alias of ``taux_pauvrete``.
     """
 
     key: str
@@ -169,6 +174,7 @@ class Indicator:
     value_scale: float = 1.0
     scale: float = 1.0
     note: str = ""
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -216,81 +222,101 @@ _RP_SOURCE_NOTE = "Estimation par sondage du recensement : petits effectifs peu 
 
 CATALOGUE: tuple[Indicator, ...] = (
     Indicator("population", "Population", "Démographie", "count", "count", NEUTRAL, "rp",
-              numerator="P{yy}_POP"),
+              numerator="P{yy}_POP",
+              aliases=("population_totale",)),
     Indicator("part_moins_25", "Part des moins de 25 ans", "Démographie", "share", "ratio",
               NEUTRAL, "rp",
               numerator="P{yy}_POP0002+P{yy}_POP0305+P{yy}_POP0610+P{yy}_POP1117+P{yy}_POP1824"
                         "|P{yy}_POP0024",
-              denominator="P{yy}_POP"),
+              denominator="P{yy}_POP",
+              aliases=("under25_share",)),
     Indicator("revenu_median", "Revenu disponible médian par unité de consommation",
               "Revenus", "euros", "median", HIGHER_BETTER, "filosofi",
               value="DISP_MED{yy}|MED{yy}",
-              note="Médiane : ne s'additionne ni ne se moyenne entre quartiers."),
+              note="Médiane : ne s'additionne ni ne se moyenne entre quartiers.",
+              aliases=("median_disposable_income",)),
     Indicator("taux_pauvrete", "Taux de pauvreté (seuil à 60 % du niveau de vie médian)",
               "Revenus", "share", "ratio", HIGHER_WORSE, "filosofi",
               value="DISP_TP60{yy}|TP60{yy}", weight="NBPERSMENFISC{yy}", value_scale=0.01,
               note="Taux publié ; agrégeable seulement avec le nombre de personnes des ménages "
-                   "fiscaux (NBPERSMENFISC)."),
+                   "fiscaux (NBPERSMENFISC).",
+              aliases=("poverty_rate", "poverty_rate_disposable_income")),
     Indicator("taux_emploi_1564", "Taux d'emploi des 15-64 ans", "Emploi", "share", "ratio",
-              HIGHER_BETTER, "rp", numerator="P{yy}_ACTOCC1564", denominator="P{yy}_POP1564"),
+              HIGHER_BETTER, "rp", numerator="P{yy}_ACTOCC1564", denominator="P{yy}_POP1564",
+              aliases=("employment_rate_15_64",)),
     Indicator("taux_chomage_1564", "Taux de chômage des 15-64 ans (au sens du recensement)",
               "Emploi", "share", "ratio", HIGHER_WORSE, "rp", numerator="P{yy}_CHOM1564",
-              denominator="P{yy}_ACT1564"),
+              denominator="P{yy}_ACT1564",
+              aliases=("unemployment_rate_15_64",)),
     Indicator("part_sans_diplome",
               "Part des non-scolarisés de 15 ans ou plus sans diplôme (ou CEP)", "Éducation",
               "share", "ratio", HIGHER_WORSE, "rp", numerator="P{yy}_NSCOL15P_DIPLMIN",
-              denominator="P{yy}_NSCOL15P"),
+              denominator="P{yy}_NSCOL15P",
+              aliases=("no_diploma_share",)),
     Indicator("part_diplome_sup",
               "Part des non-scolarisés de 15 ans ou plus diplômés du supérieur", "Éducation",
               "share", "ratio", HIGHER_BETTER, "rp",
               numerator="P{yy}_NSCOL15P_SUP2+P{yy}_NSCOL15P_SUP34+P{yy}_NSCOL15P_SUP5"
                         "|P{yy}_NSCOL15P_SUP",
-              denominator="P{yy}_NSCOL15P"),
+              denominator="P{yy}_NSCOL15P",
+              aliases=("higher_education_share",)),
     Indicator("part_menages_1p", "Part des ménages d'une personne", "Familles", "share",
               "ratio", NEUTRAL, "rp", numerator="C{yy}_MENPSEUL", denominator="C{yy}_MEN",
-              note=_RP_SOURCE_NOTE),
+              note=_RP_SOURCE_NOTE,
+              aliases=("one_person_households_share",)),
     Indicator("part_familles_mono", "Part des familles monoparentales", "Familles", "share",
               "ratio", HIGHER_WORSE, "rp", numerator="C{yy}_FAMMONO", denominator="C{yy}_FAM",
-              note=_RP_SOURCE_NOTE),
+              note=_RP_SOURCE_NOTE,
+              aliases=("single_parent_families_share",)),
     Indicator("taux_vacance", "Taux de logements vacants", "Logement", "share", "ratio",
-              HIGHER_WORSE, "rp", numerator="P{yy}_LOGVAC", denominator="P{yy}_LOG"),
+              HIGHER_WORSE, "rp", numerator="P{yy}_LOGVAC", denominator="P{yy}_LOG",
+              aliases=("vacancy_rate",)),
     Indicator("part_locataires_hlm", "Part des résidences principales louées en HLM",
               "Logement", "share", "ratio", NEUTRAL, "rp", numerator="P{yy}_RP_LOCHLMV",
               denominator="P{yy}_RP",
-              note="Déclaration des ménages au recensement (différent du décompte RPLS)."),
+              note="Déclaration des ménages au recensement (différent du décompte RPLS).",
+              aliases=("hlm_tenants_share",)),
     Indicator("part_loges_gratuitement", "Part des résidences principales occupées à titre "
               "gratuit", "Logement", "share", "ratio", HIGHER_WORSE, "rp",
-              numerator="P{yy}_RP_GRAT", denominator="P{yy}_RP"),
+              numerator="P{yy}_RP_GRAT", denominator="P{yy}_RP",
+              aliases=("housed_free_of_charge_share",)),
     # Per-zone tables computed by qpvgeo (housing.social_housing_stock,
     # thermography.heat_loss_shares, health.health_access): their column names, no {yy}.
     Indicator("part_logements_sociaux", "Logements sociaux (RPLS) rapportés aux résidences "
               "principales", "Logement", "share", "ratio", NEUTRAL, "rpls",
               numerator="rpls_count", denominator="rp_count",
               note="Logements RPLS (vacants compris) / résidences principales du recensement : "
-                   "peut dépasser 100 % dans une petite zone."),
+                   "peut dépasser 100 % dans une petite zone.",
+              aliases=("rpls_share_of_rp",)),
     Indicator("part_batiments_deperdition_forte", "Part des bâtiments à déperdition thermique "
               "forte ou excessive", "Environnement", "share", "ratio", HIGHER_WORSE,
               "thermographie", numerator="heatloss_strong_count",
               denominator="buildings_classified",
-              note="Parmi les bâtiments classés ; thermographie relative à une nuit de vol."),
+              note="Parmi les bâtiments classés ; thermographie relative à une nuit de vol.",
+              aliases=("strong_heat_loss_buildings_share",)),
     Indicator("part_toiture_deperdition_forte", "Part de la surface de toiture à déperdition "
               "forte ou excessive", "Environnement", "share", "ratio", HIGHER_WORSE,
               "thermographie", numerator="heatloss_strong_area_m2",
-              denominator="heatloss_classified_area_m2"),
+              denominator="heatloss_classified_area_m2",
+              aliases=("strong_heat_loss_roof_share",)),
     Indicator("medecins_generalistes_pour_10000", "Médecins généralistes pour 10 000 habitants",
               "Santé", "per_10000", "ratio", HIGHER_BETTER, "bpe",
               numerator="medecin_generaliste_inside_count", denominator="pop", scale=10000.0,
               note="Équipements situés dans la zone (BPE) ; l'accès à pied est dans le volet "
-                   "santé."),
+                   "santé.",
+              aliases=("general_practitioners_per_10000",)),
     Indicator("dentistes_pour_10000", "Chirurgiens-dentistes pour 10 000 habitants", "Santé",
               "per_10000", "ratio", HIGHER_BETTER, "bpe",
-              numerator="chirurgien_dentiste_inside_count", denominator="pop", scale=10000.0),
+              numerator="chirurgien_dentiste_inside_count", denominator="pop", scale=10000.0,
+              aliases=("dentists_per_10000",)),
     Indicator("infirmiers_pour_10000", "Infirmiers pour 10 000 habitants", "Santé",
               "per_10000", "ratio", HIGHER_BETTER, "bpe",
-              numerator="infirmier_inside_count", denominator="pop", scale=10000.0),
+              numerator="infirmier_inside_count", denominator="pop", scale=10000.0,
+              aliases=("nurses_per_10000",)),
     Indicator("pharmacies_pour_10000", "Pharmacies pour 10 000 habitants", "Santé",
               "per_10000", "ratio", HIGHER_BETTER, "bpe",
-              numerator="pharmacie_inside_count", denominator="pop", scale=10000.0),
+              numerator="pharmacie_inside_count", denominator="pop", scale=10000.0,
+              aliases=("pharmacies_per_10000",)),
 )
 """The indicators of the diagnostic, in the order of the portrait table."""
 
@@ -1296,6 +1322,7 @@ def _compare_phrase(value: float, reference: float) -> str:
 
 REFERENCE_LEVELS: dict[str, str] = {
     "ensemble_qpv": "ensemble des QPV du territoire (chiffre officiel)",
+    "ensemble_iris_qpv": "IRIS concernés par un QPV (chiffre cité)",
     "commune": "commune",
     "epci": "EPCI",
     "departement": "département",
@@ -1307,21 +1334,36 @@ REFERENCE_LEVELS: dict[str, str] = {
 
 _LEVEL_ALIASES = {
     "qpv": "ensemble_qpv", "ensemble des qpv": "ensemble_qpv", "ensemble qpv": "ensemble_qpv",
-    "ensemble_qpv": "ensemble_qpv", "commune": "commune", "epci": "epci",
+    "ensemble_qpv": "ensemble_qpv", "qpv_epci": "ensemble_qpv", "qpv epci": "ensemble_qpv",
+    "iris_qpv": "ensemble_iris_qpv", "iris qpv": "ensemble_iris_qpv",
+    "ensemble_iris_qpv": "ensemble_iris_qpv", "commune": "commune", "epci": "epci",
     "intercommunalite": "epci", "departement": "departement", "dept": "departement",
     "region": "region", "france": "france", "national": "france", "nation": "france",
     "france metropolitaine": "france", "france entiere": "france",
-    "france_qpv": "france_qpv", "qpv france": "france_qpv", "qpv de france": "france_qpv",
-    "ensemble des qpv de france": "france_qpv",
+    "france_qpv": "france_qpv", "qpv_france": "france_qpv", "qpv france": "france_qpv",
+    "qpv de france": "france_qpv", "ensemble des qpv de france": "france_qpv",
 }
 
 _REFERENCE_SPEC = {
     "level": ["level", "niveau", "echelle"],
-    "name": ["name", "nom", "libelle", "territoire"],
+    "name": ["name", "nom", "libelle", "territoire", "territory"],
     "indicator": ["indicator", "indicateur"],
     "value": ["value", "valeur"],
     "vintage": ["vintage", "millesime", "annee", "year"],
     "source": ["source"],
+}
+
+# unit words of a reference table → (indicator unit, factor to the indicator's unit)
+_UNIT_WORDS: dict[str, tuple[str, float]] = {
+    "%": ("share", 0.01), "pct": ("share", 0.01), "percent": ("share", 0.01),
+    "pourcent": ("share", 0.01), "pourcentage": ("share", 0.01),
+    "share": ("share", 1.0), "part": ("share", 1.0), "proportion": ("share", 1.0),
+    "eur": ("euros", 1.0), "euro": ("euros", 1.0), "euros": ("euros", 1.0), "€": ("euros", 1.0),
+    "persons": ("count", 1.0), "personnes": ("count", 1.0), "habitants": ("count", 1.0),
+    "hab": ("count", 1.0), "hab.": ("count", 1.0), "count": ("count", 1.0),
+    "nombre": ("count", 1.0), "per_10000": ("per_10000", 1.0),
+    "pour 10000": ("per_10000", 1.0), "pour 10 000": ("per_10000", 1.0),
+    "pour 10 000 hab.": ("per_10000", 1.0),
 }
 
 
@@ -1348,18 +1390,25 @@ def read_reference_table(
     source: str | Path | pd.DataFrame,
     *,
     indicators: Iterable[str | Indicator] | None = None,
+    unknown: Literal["error", "ignore"] = "error",
 ) -> pd.DataFrame:
     """Read and check a user-supplied table of comparison figures (département, région…).
 
     The table (CSV, ``;`` or ``,`` separated, UTF-8) has one row per figure with the columns
-    ``level, name, indicator, value, vintage, source`` (French headers ``niveau, nom,
-    indicateur, valeur, millesime`` accepted) and optionally ``unit``. Levels are those of
-    :data:`REFERENCE_LEVELS` (``departement``, ``region``, ``france``, ``epci``,
-    ``ensemble_qpv`` — the official figure for all the territory's QPV, used as the QPV
-    aggregate of non-additive indicators —, ``france_qpv``, ``commune``); accents and
-    capitals are ignored. Values are in the indicator's unit: shares 0–1, or in percent when
-    written ``36,1 %`` or when the ``unit`` column says ``%``; decimal commas and spaces
-    between thousands are accepted.
+    ``level, name, indicator, value, vintage, source`` (also accepted: ``niveau, nom``/
+    ``territory, indicateur, valeur, millesime``/``year``) and optionally ``unit``; other
+    columns are ignored. Levels are those of :data:`REFERENCE_LEVELS` (``departement``,
+    ``region``, ``france``, ``epci``, ``ensemble_qpv`` — the official figure for all the
+    territory's QPV, used as the QPV aggregate of non-additive indicators —,
+    ``ensemble_iris_qpv``, ``france_qpv``, ``commune``; ``qpv_epci``, ``iris_qpv``,
+    ``qpv_france`` are read as such); accents and capitals are ignored. Indicators are
+    catalogue keys or their ``aliases`` (``median_disposable_income`` → ``revenu_median``).
+
+    Values are in the indicator's unit (shares 0–1, euros, counts, per 10,000): a share may
+    be written in percent (``36,1 %``, or a ``unit`` of ``%``); a ``unit`` naming another
+    kind of quantity than the indicator's (``EUR`` for a share) is an error. Decimal commas and
+    spaces between thousands are accepted. A figure without vintage is kept with a missing
+    vintage and a warning (it cannot be matched to a year).
 
     Parameters
     ----------
@@ -1368,20 +1417,27 @@ def read_reference_table(
     indicators
         Indicators allowed in the table (default :data:`CATALOGUE`); pass custom
         :class:`Indicator` records here to allow their keys.
+    unknown
+        ``"error"`` (default): an indicator that is neither a key nor an alias is an error
+        (catches typos); ``"ignore"``: such rows are dropped with a
+        :class:`~qpvgeo.errors.DataQualityWarning` naming them (a quoted-figures file often
+        holds indicators qpvgeo does not compute).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``level, name, indicator, value, vintage, source`` (value float in the
-        indicator's unit, vintage int), one row per input row, index ``0..n-1``.
+        Columns ``level, name, indicator, value, vintage, source`` (indicator = catalogue key,
+        value float in the indicator's unit, vintage nullable integer ``Int64``), one row per
+        kept input row, index ``0..n-1``; ``attrs["qpvgeo"]`` names the file and the dropped
+        indicators.
 
     Raises
     ------
     InputFileError
         The file cannot be read.
     SchemaError
-        Missing columns, unknown level or indicator, unreadable value or vintage, a share
-        above 1 without a percent sign — every faulty row listed at once.
+        Missing columns, unknown level or indicator, unreadable value or vintage, a unit that
+        does not fit, a share above 1 without a percent sign — every faulty row listed at once.
     DuplicateKeyError
         The same (level, name, indicator, vintage) appears twice.
     EmptyLayerError
@@ -1402,70 +1458,106 @@ def read_reference_table(
             raise InputFileError(f"{path}: cannot read the reference table ({exc}); save it "
                                  "as UTF-8 CSV separated by ';' or ','") from exc
         name = path.name
+    if unknown not in ("error", "ignore"):
+        raise SchemaError(f"unknown must be 'error' or 'ignore', not {unknown!r}")
     _validate.check_not_empty(raw, name=name, what="row")
     raw.columns = [_strip_accents(str(c)).strip().lower() for c in raw.columns]
     cols = _validate.require_columns(
         raw, _REFERENCE_SPEC, name=name,
         hint="the reference table needs level;name;indicator;value;vintage;source")
     unit_col = _validate.find_column(raw, ["unit", "unite"])
-    allowed = {i.key: i for i in (CATALOGUE if indicators is None
-                                  else [get_indicator(x) for x in indicators])}
+    allowed_list = (list(CATALOGUE) if indicators is None
+                    else [get_indicator(x) for x in indicators])
+    allowed: dict[str, Indicator] = {}
+    for i in allowed_list:
+        for label in (i.key, *i.aliases):
+            allowed.setdefault(label.lower(), i)
     problems: list[str] = []
+    dropped: dict[str, int] = {}
+    no_vintage: list[int] = []
     rows = []
     for pos, (_, r) in enumerate(raw.iterrows()):
         line = pos + 2  # header is line 1
+        ind_txt = str(r[cols["indicator"]]).strip()
+        ind = allowed.get(ind_txt.lower())
+        if ind is None:
+            if unknown == "ignore":
+                dropped[ind_txt] = dropped.get(ind_txt, 0) + 1
+                continue
+            close = difflib.get_close_matches(ind_txt.lower(), allowed, n=1)
+            problems.append(f"line {line}: unknown indicator {ind_txt!r}"
+                            + (f" (did you mean {close[0]}?)" if close else ""))
         level_raw = _strip_accents(str(r[cols["level"]])).strip().lower().replace("-", " ")
         level = _LEVEL_ALIASES.get(level_raw, _LEVEL_ALIASES.get(level_raw.replace("_", " ")))
         if level is None:
             problems.append(f"line {line}: unknown level {r[cols['level']]!r} (expected one "
                             f"of {', '.join(REFERENCE_LEVELS)})")
-        ind_key = str(r[cols["indicator"]]).strip()
-        ind = allowed.get(ind_key)
-        if ind is None:
-            close = difflib.get_close_matches(ind_key, allowed, n=1)
-            problems.append(f"line {line}: unknown indicator {ind_key!r}"
-                            + (f" (did you mean {close[0]}?)" if close else ""))
         value, pct = _parse_french_number(r[cols["value"]])
-        unit_txt = str(r[unit_col]).strip().lower() if unit_col else ""
+        unit_txt = " ".join(str(r[unit_col]).strip().lower().split()) if unit_col else ""
+        word = _UNIT_WORDS.get(unit_txt) if unit_txt else None
         if value is None:
             problems.append(f"line {line}: value {r[cols['value']]!r} is not a number")
-        elif ind is not None and ind.unit == "share":
-            if pct or unit_txt in ("%", "pct", "percent", "pourcent", "pourcentage"):
-                value = value / 100
-            elif not 0 <= value <= 1:
-                problems.append(
-                    f"line {line}: {ind_key} is a share (0–1) but the value is {value:g}; "
-                    "write 0.361 or '36,1 %', or add a column unit with '%'")
-        elif pct:
-            problems.append(f"line {line}: {ind_key} is in {ind.unit if ind else '?'}, not "
-                            "in percent")
+        elif ind is not None:
+            if unit_txt and unit_txt != "nan" and word is None:
+                problems.append(f"line {line}: unit {unit_txt!r} not understood (use one of "
+                                "%, share, EUR, persons, per_10000)")
+            elif word is not None and word[0] != ind.unit:
+                problems.append(f"line {line}: {ind.key} is in {ind.unit}, but the unit says "
+                                f"{unit_txt!r}")
+            elif pct and ind.unit != "share":
+                problems.append(f"line {line}: {ind.key} is in {ind.unit}, not in percent")
+            else:
+                factor = 0.01 if pct else (word[1] if word else 1.0)
+                value = value * factor
+                if ind.unit == "share" and not 0 <= value <= 1:
+                    problems.append(
+                        f"line {line}: {ind.key} is a share (0–1) but the value is "
+                        f"{value:g}; write 0.361 or '36,1 %', or add a column unit with '%'")
         vint_txt = str(r[cols["vintage"]]).strip()
-        vint = int(vint_txt) if re.fullmatch(r"(19|20)\d\d", vint_txt) else None
-        if vint is None:
+        vint: int | None = None
+        if vint_txt in ("", "nan", "None"):
+            no_vintage.append(line)
+        elif re.fullmatch(r"(19|20)\d\d", vint_txt):
+            vint = int(vint_txt)
+        else:
             problems.append(f"line {line}: vintage {vint_txt!r} is not a year such as 2020")
         label = str(r[cols["name"]]).strip()
         if not label:
             problems.append(f"line {line}: empty name")
-        rows.append({"level": level, "name": label, "indicator": ind_key, "value": value,
-                     "vintage": vint, "source": str(r[cols["source"]]).strip()})
+        rows.append({"level": level, "name": label, "indicator": ind.key if ind else ind_txt,
+                     "value": value, "vintage": vint,
+                     "source": str(r[cols["source"]]).strip()})
     if problems:
         shown = problems[:20] + ([f"… and {len(problems) - 20} more"] if len(problems) > 20
                                  else [])
         raise SchemaError(f"{name}: " + "; ".join(shown))
+    if dropped:
+        warnings.warn(
+            f"{name}: {sum(dropped.values())} row(s) of indicators that qpvgeo does not know "
+            f"were left out ({', '.join(sorted(dropped))}); add them as Indicator records "
+            "(indicators=...) to use them", DataQualityWarning, stacklevel=2)
+    if no_vintage:
+        warnings.warn(
+            f"{name}: line(s) {', '.join(map(str, no_vintage))} have no vintage; their figures "
+            "are kept but cannot be matched to a year", DataQualityWarning, stacklevel=2)
     out = pd.DataFrame(rows, columns=["level", "name", "indicator", "value", "vintage",
                                       "source"])
+    if out.empty:
+        raise EmptyLayerError(f"{name}: no row left (every indicator unknown to qpvgeo)")
     out["value"] = out["value"].astype(float)
-    out["vintage"] = out["vintage"].astype(int)
+    out["vintage"] = pd.array(out["vintage"].tolist(), dtype="Int64")
     for c in ("level", "name", "indicator", "source"):
         out[c] = out[c].astype(object)
-    dup = out.duplicated(["level", "name", "indicator", "vintage"], keep=False)
+    dup = out.assign(_v=out["vintage"].fillna(-1)).duplicated(
+        ["level", "name", "indicator", "_v"], keep=False)
     if dup.any():
         first = out[dup].iloc[0]
         raise DuplicateKeyError(
             f"{name}: {int(dup.sum())} rows share the same level, name, indicator and vintage "
             f"(e.g. {first['level']} / {first['name']} / {first['indicator']} / "
             f"{first['vintage']}); keep one figure per territory, indicator and vintage")
-    out.attrs["qpvgeo"] = {"source": name}
+    out.attrs["qpvgeo"] = {"source": name, "dropped_indicators": sorted(dropped),
+                           "rows_without_vintage": no_vintage}
     return out
 
 
@@ -1481,8 +1573,10 @@ def _pick_reference(
         return rows
     out = []
     for _, grp in rows.groupby("name", sort=False):
-        if vintage is not None and (grp["vintage"] == vintage).any():
-            out.append(grp[grp["vintage"] == vintage].iloc[[0]])
+        same = (grp["vintage"] == vintage).fillna(False).astype(bool) if vintage is not None \
+            else pd.Series(False, index=grp.index)
+        if same.any():
+            out.append(grp[same].iloc[[0]])
         else:
             out.append(grp.sort_values("vintage").iloc[[-1]])
     return pd.concat(out)
@@ -1629,7 +1723,7 @@ def _portrait_row(
     if pd.isna(t_val) and own is not None:
         # the territory's official figure given in the reference table (level epci)
         t_val = float(own["value"])
-        terr_src, terr_vint = str(own["source"]), int(own["vintage"])
+        terr_src, terr_vint = str(own["source"]), own["vintage"]
         terr_meth = f"valeur officielle de la table de référence ({own['name']})"
         row.update({"territory_value": t_val, "territory_num": np.nan,
                     "territory_den": np.nan})
@@ -1666,7 +1760,8 @@ def _portrait_row(
         if not off.empty:
             o = off.iloc[0]
             agg, agg_method = float(o["value"]), (
-                f"valeur officielle « {o['name']} » ({o['source']}, {int(o['vintage'])})")
+                f"valeur officielle « {o['name']} » ({o['source']}"
+                + (f", {int(o['vintage'])})" if pd.notna(o["vintage"]) else ", sans millésime)"))
             reasons = [r for r in reasons if not r.startswith("agrégat")]
         elif ind.kind == "median":
             reasons.append("agrégat non calculable : une médiane ne s'agrège pas (ni somme ni "
@@ -1724,7 +1819,8 @@ def _portrait_row(
     # references
     ref_texts, terr_cmp = [], ""
     t_vint = _mode_int(pd.Series([terr_vint]))
-    for level in ("commune", "epci", "departement", "region", "france", "france_qpv"):
+    for level in ("commune", "epci", "departement", "region", "france", "france_qpv",
+                  "ensemble_iris_qpv"):
         picked = _pick_reference(refs, ind, level, t_vint)
         if level == "epci" and not picked.empty:
             picked = picked[picked["name"].map(_fold) != _fold(tname)]
@@ -1740,7 +1836,9 @@ def _portrait_row(
                 row[f"ref_{level}_{j}_name"] = p["name"]
         for _, p in picked.iterrows():
             vtxt = format_value(float(p["value"]), ind)
-            if t_vint is not None and int(p["vintage"]) != t_vint:
+            if pd.isna(p["vintage"]):
+                vtxt += " (sans millésime)"
+            elif t_vint is not None and int(p["vintage"]) != t_vint:
                 vtxt += f" ({int(p['vintage'])})"
             ref_texts.append(f"{p['name']} : {vtxt}")
         if level == "france" and ind.kind != "count":

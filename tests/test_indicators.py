@@ -833,3 +833,40 @@ def test_with_official_layout_files():
     assert "DISP_MED20" in v["revenu_median_missing_reason"].iloc[2]
     assert v["population_missing_reason"].iloc[3] == "zone absente des tableaux officiels"
     assert v["population_source"].iloc[0].endswith("qpv_table_bom_trailing.csv")
+
+
+def test_read_reference_table_quoted_figures_of_the_diagnostic():
+    # data/shapes/reference_values_diagnostic2024.csv: real figures quoted by the CALL's 2024
+    # diagnostic, columns indicator;territory;level;value;unit;year;published;status;source
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "data" / "shapes" / "reference_values_diagnostic2024.csv"
+    with pytest.raises(SchemaError, match="unknown indicator 'rsa_recipients_share'"):
+        read_reference_table(path)
+    with pytest.warns(DataQualityWarning) as rec:
+        r = read_reference_table(path, unknown="ignore")
+    messages = " ".join(str(w.message) for w in rec)
+    assert "rsa_recipients_share" in messages      # not computed by qpvgeo: left out, said
+    assert "poverty_rate_declared_income" in messages  # declared ≠ disposable income
+    assert "have no vintage" in messages
+    med = r[r["indicator"] == "revenu_median"].set_index("level")["value"]
+    assert med.to_dict() == {"epci": 17020, "ensemble_qpv": 10619, "departement": 19110,
+                             "region": 20000, "france": 21950}
+    emp = r[(r["indicator"] == "taux_emploi_1564") & (r["level"] == "epci")]
+    assert emp["value"].tolist() == pytest.approx([0.536, 0.557, 0.588])
+    sans = r[(r["indicator"] == "part_sans_diplome")].set_index("level")["value"]
+    assert sans["ensemble_iris_qpv"] == pytest.approx(0.334)
+    pop = r[(r["indicator"] == "population") & (r["level"] == "ensemble_qpv")]
+    assert pop["value"].tolist() == [55414]
+    assert pop["vintage"].isna().all()
+
+
+def test_read_reference_table_unit_column():
+    base = {"level": ["france"], "name": ["France"], "indicator": ["taux_pauvrete"],
+            "value": ["14,6"], "vintage": ["2020"], "source": ["INSEE"]}
+    r = read_reference_table(pd.DataFrame({**base, "unit": ["%"]}))
+    assert r["value"].iloc[0] == pytest.approx(0.146)
+    with pytest.raises(SchemaError, match="taux_pauvrete is in share, but the unit says 'eur'"):
+        read_reference_table(pd.DataFrame({**base, "unit": ["EUR"]}))
+    with pytest.raises(SchemaError, match="not understood"):
+        read_reference_table(pd.DataFrame({**base, "unit": ["parsecs"]}))
