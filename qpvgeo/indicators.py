@@ -1390,7 +1390,7 @@ def read_reference_table(
     source: str | Path | pd.DataFrame,
     *,
     indicators: Iterable[str | Indicator] | None = None,
-    unknown: Literal["error", "ignore"] = "error",
+    unknown: Literal["warn", "error", "ignore"] = "warn",
 ) -> pd.DataFrame:
     """Read and check a user-supplied table of comparison figures (département, région…).
 
@@ -1418,10 +1418,11 @@ def read_reference_table(
         Indicators allowed in the table (default :data:`CATALOGUE`); pass custom
         :class:`Indicator` records here to allow their keys.
     unknown
-        ``"error"`` (default): an indicator that is neither a key nor an alias is an error
-        (catches typos); ``"ignore"``: such rows are dropped with a
-        :class:`~qpvgeo.errors.DataQualityWarning` naming them (a quoted-figures file often
-        holds indicators qpvgeo does not compute).
+        Rows whose indicator is neither a key nor an alias: ``"warn"`` (default) drops them
+        with a :class:`~qpvgeo.errors.DataQualityWarning` naming them and the closest known
+        keys (a quoted-figures file often holds indicators qpvgeo does not compute);
+        ``"error"`` makes them an error (strict validation, catches typos); ``"ignore"``
+        drops them silently (listed in ``attrs``).
 
     Returns
     -------
@@ -1458,8 +1459,8 @@ def read_reference_table(
             raise InputFileError(f"{path}: cannot read the reference table ({exc}); save it "
                                  "as UTF-8 CSV separated by ';' or ','") from exc
         name = path.name
-    if unknown not in ("error", "ignore"):
-        raise SchemaError(f"unknown must be 'error' or 'ignore', not {unknown!r}")
+    if unknown not in ("warn", "error", "ignore"):
+        raise SchemaError(f"unknown must be 'warn', 'error' or 'ignore', not {unknown!r}")
     _validate.check_not_empty(raw, name=name, what="row")
     raw.columns = [_strip_accents(str(c)).strip().lower() for c in raw.columns]
     cols = _validate.require_columns(
@@ -1481,7 +1482,7 @@ def read_reference_table(
         ind_txt = str(r[cols["indicator"]]).strip()
         ind = allowed.get(ind_txt.lower())
         if ind is None:
-            if unknown == "ignore":
+            if unknown != "error":
                 dropped[ind_txt] = dropped.get(ind_txt, 0) + 1
                 continue
             close = difflib.get_close_matches(ind_txt.lower(), allowed, n=1)
@@ -1531,11 +1532,16 @@ def read_reference_table(
         shown = problems[:20] + ([f"… and {len(problems) - 20} more"] if len(problems) > 20
                                  else [])
         raise SchemaError(f"{name}: " + "; ".join(shown))
-    if dropped:
+    if dropped and unknown == "warn":
+        hints = []
+        for d in sorted(dropped):
+            close = difflib.get_close_matches(d.lower(), allowed, n=1, cutoff=0.75)
+            hints.append(f"{d} (did you mean {allowed[close[0]].key}?)" if close else d)
         warnings.warn(
             f"{name}: {sum(dropped.values())} row(s) of indicators that qpvgeo does not know "
-            f"were left out ({', '.join(sorted(dropped))}); add them as Indicator records "
-            "(indicators=...) to use them", DataQualityWarning, stacklevel=2)
+            f"were left out: {', '.join(hints)}; add them as Indicator records "
+            "(indicators=...) to use them, or pass unknown='error' to check the file strictly",
+            DataQualityWarning, stacklevel=2)
     if no_vintage:
         warnings.warn(
             f"{name}: line(s) {', '.join(map(str, no_vintage))} have no vintage; their figures "

@@ -771,7 +771,7 @@ def test_read_reference_table_lists_every_fault(tmp_path):
         "france,France,taux_pauvrete,14.6,2020,s\n"
         "france,France,revenu_median,abc,20,s\n", encoding="utf-8")
     with pytest.raises(SchemaError) as err:
-        read_reference_table(f)
+        read_reference_table(f, unknown="error")
     msg = str(err.value)
     assert "bad.csv" in msg
     assert "line 2: unknown level 'canton'" in msg
@@ -842,9 +842,9 @@ def test_read_reference_table_quoted_figures_of_the_diagnostic():
 
     path = Path(__file__).parents[1] / "data" / "shapes" / "reference_values_diagnostic2024.csv"
     with pytest.raises(SchemaError, match="unknown indicator 'rsa_recipients_share'"):
-        read_reference_table(path)
+        read_reference_table(path, unknown="error")
     with pytest.warns(DataQualityWarning) as rec:
-        r = read_reference_table(path, unknown="ignore")
+        r = read_reference_table(path)
     messages = " ".join(str(w.message) for w in rec)
     assert "rsa_recipients_share" in messages      # not computed by qpvgeo: left out, said
     assert "poverty_rate_declared_income" in messages  # declared ≠ disposable income
@@ -870,3 +870,18 @@ def test_read_reference_table_unit_column():
         read_reference_table(pd.DataFrame({**base, "unit": ["EUR"]}))
     with pytest.raises(SchemaError, match="not understood"):
         read_reference_table(pd.DataFrame({**base, "unit": ["parsecs"]}))
+
+
+def test_read_reference_table_unknown_policies():
+    df = pd.DataFrame({"level": ["france", "france"], "name": ["France", "France"],
+                       "indicator": ["revenu_median", "taux_emploi_1546"],
+                       "value": ["21950", "0.7"], "vintage": ["2020", "2020"],
+                       "source": ["INSEE", "INSEE"]})
+    with pytest.warns(DataQualityWarning, match=r"taux_emploi_1546 \(did you mean "
+                                                r"taux_emploi_1564\?\)"):
+        r = read_reference_table(df)
+    assert r["indicator"].tolist() == ["revenu_median"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = read_reference_table(df, unknown="ignore")
+    assert quiet.attrs["qpvgeo"]["dropped_indicators"] == ["taux_emploi_1546"]
