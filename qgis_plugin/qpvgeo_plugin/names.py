@@ -53,18 +53,58 @@ EXACT = {
     "heatloss_strong_area_m2": "surface_deperditions_fortes_m2",
     "heatloss_strong_area_share": "part_surface_deperditions_fortes",
     "heatloss_missing_reason": "raison_manque",
+    # housing (RPLS)
+    "rpls_count": "nb_logements_sociaux",
+    "rp_count": "nb_residences_principales",
+    "rp_is_estimate": "rp_estimation",
+    "rpls_share_of_rp": "part_rpls_parmi_rp",
+    "area_ha": "surface_ha",
+    "rpls_per_ha": "rpls_par_ha",
+    "pop": "population",
+    "pop_is_estimate": "population_estimation",
+    "pop_missing_reason": "population_raison_manque",
+    "rpls_per_1000_inhab": "rpls_pour_1000_hab",
+    "territory_rpls_count": "nb_rpls_territoire",
+    "rpls_share_of_territory": "part_rpls_du_territoire",
+    "rpls_let_count": "nb_rpls_loues",
+    "rpls_vacant_count": "nb_rpls_vacants",
+    "rpls_empty_count": "nb_rpls_vides",
+    "rpls_vacancy_share": "taux_vacance_rpls",
+    "rpls_vacancy_missing_reason": "taux_vacance_rpls_raison_manque",
+    # equipment access (BPE)
+    "reach_m": "portee_m",
+    "reach_method": "methode_portee",
+    "coverage_basis": "base_couverture",
 }
 
-# prefix of a library column -> French prefix
+# prefix of a library column -> French prefix (applied before the suffix rule)
 PREFIXES = [
     ("heatloss_frac_", "part_classe_"),
     ("heatloss_count_", "nb_classe_"),
+    ("era_", "epoque_"),
+    ("finan_", "financement_"),
+    ("size_", "taille_"),
 ]
 
-# suffix of a library column -> French suffix (longest first)
+# suffix of a library column -> French suffix (first match wins: longest first)
 SUFFIXES = [
+    ("_per_10000_territory", "_pour_10000_territoire"),
+    ("_per_10000_ratio", "_indice_vs_territoire"),
+    ("_nearest_median_m", "_dist_mediane_m"),
+    ("_nearest_mean_m", "_dist_moyenne_m"),
     ("_missing_reason", "_raison_manque"),
+    ("_unknown_share", "_part_inconnue"),
+    ("_unknown_count", "_nb_inconnu"),
+    ("_known_count", "_nb_connu"),
     ("_known_share", "_part_connue"),
+    ("_inside_count", "_nb_dans_zone"),
+    ("_reach_count", "_nb_a_portee"),
+    ("_covered_share", "_part_pop_couverte"),
+    ("_covered_pop", "_pop_couverte"),
+    ("_per_10000", "_pour_10000_hab"),
+    ("_is_estimate", "_estimation"),
+    ("_count", "_nb"),
+    ("_share", "_part"),
     ("_detail", "_detail"),
     ("_min", "_min"),
     ("_max", "_max"),
@@ -79,7 +119,10 @@ def french(column: str, keep: Iterable[str] = ()) -> str:
         return EXACT[column]
     for prefix, french_prefix in PREFIXES:
         if column.startswith(prefix) and len(column) > len(prefix):
-            return french_prefix + column[len(prefix):]
+            if prefix.startswith("heatloss_"):
+                return french_prefix + column[len(prefix):]
+            column = french_prefix + column[len(prefix):]
+            break
     for suffix, french_suffix in SUFFIXES:
         if column.endswith(suffix) and len(column) > len(suffix):
             return column[: -len(suffix)] + french_suffix

@@ -44,7 +44,10 @@ def require_text_key(frame: Any, column: str, label: str, width: int | None) -> 
 
 def matrix_rows(values: list, ncols: int) -> list[list[str]]:
     """Split the flat list of a matrix parameter into rows of ``ncols`` stripped strings."""
-    flat = ["" if v is None else str(v).strip() for v in (values or [])]
+    from qgis.PyQt.QtCore import QVariant
+
+    flat = ["" if v is None or (isinstance(v, QVariant) and v.isNull()) else str(v).strip()
+            for v in (values or [])]
     rows = [flat[i:i + ncols] for i in range(0, len(flat), ncols)]
     return [r for r in rows if any(r)]
 

@@ -21,6 +21,7 @@ EXPECTED_ALGORITHMS = {
     "building_heat_loss",
     "heat_loss_shares",
     "iris_qpv_overlap",
+    "interpolate_iris_qpv",
 }
 
 

@@ -99,3 +99,82 @@ def test_numeric_code_field_is_refused_with_the_fix(make_layer, layers, run_alg,
         run_alg("iris_qpv_overlap", {"IRIS": iris, "QPV": qpv,
                                      "OUTPUT": str(tmp_path / "x.gpkg")})
     assert not (tmp_path / "x.gpkg").exists()
+
+
+@pytest.fixture
+def insee_table(make_layer):
+    """An INSEE-like table without geometry; DISP_MED20 read as text with a secret marker."""
+    from qgis.PyQt.QtCore import QVariant
+
+    return make_layer("None", [
+        ("IRIS", QVariant.String), ("P20_POP", QVariant.Double),
+        ("P20_CHOM1564", QVariant.Double), ("P20_ACT1564", QVariant.Double),
+        ("DISP_MED20", QVariant.String)], [
+        (None, ["624980101", 100.0, 10.0, 50.0, "18000"]),
+        (None, ["624980102", 300.0, 30.0, 100.0, "s"]),
+    ], name="base_ic")
+
+
+def test_interpolation_counts_ratios_medians(layers, insee_table, run_alg, tmp_path,
+                                             read_output):
+    iris, qpv, _ = layers
+    out = str(tmp_path / "qpv.gpkg")
+    run_alg("interpolate_iris_qpv", {
+        "SOURCE": iris, "TABLE": insee_table, "TARGET": qpv, "COUNTS": ["P20_POP"],
+        "RATIOS": ["taux_chomage", "P20_CHOM1564", "P20_ACT1564"],
+        "MEDIANS": ["DISP_MED20"], "OUTPUT": out})
+    row = read_output(out).iloc[0]
+    assert row["code_qpv"] == "QN06201A"
+    # half of A and half of B lie in the QPV
+    assert row["P20_POP"] == pytest.approx(0.5 * 100 + 0.5 * 300, rel=1e-6)
+    assert row["taux_chomage"] == pytest.approx((0.5 * 10 + 0.5 * 30) / (0.5 * 50 + 0.5 * 100),
+                                                rel=1e-6)
+    # the median is not interpolated: range over the IRIS with a known value (A only), and
+    # the share of the QPV covered by them; B's secret cell stays missing, never 0
+    assert row["DISP_MED20_min"] == 18000
+    assert row["DISP_MED20_max"] == 18000
+    assert row["DISP_MED20_part_connue"] == pytest.approx(0.5, rel=1e-6)
+    assert row["part_estimee"] == pytest.approx(1.0)
+    assert bool(row["est_estimation"]) is True
+    assert row["nb_unites_source"] == 2
+
+
+def test_interpolation_same_numbers_as_the_library(layers, insee_table, run_alg, tmp_path,
+                                                   read_output):
+    import pandas as pd
+    from qpvgeo_plugin.convert import source_to_frame
+
+    from qpvgeo.interpolation import interpolate
+
+    iris, qpv, buildings = layers
+    out = str(tmp_path / "qpv.gpkg")
+    run_alg("interpolate_iris_qpv", {
+        "SOURCE": iris, "TABLE": insee_table, "TARGET": qpv, "COUNTS": ["P20_POP"],
+        "RATIOS": ["taux_chomage", "P20_CHOM1564", "P20_ACT1564"], "WEIGHTS": buildings,
+        "WEIGHT_FIELD": "nb_logts", "OUTPUT": out})
+    table = pd.DataFrame(source_to_frame(insee_table, "t", geometry=False))
+    table = table.drop(columns="DISP_MED20").rename(columns={"IRIS": "code_iris"})
+    expected = interpolate(source_to_frame(iris, "i"), source_to_frame(qpv, "q"),
+                           extensive=["P20_POP"],
+                           ratios={"taux_chomage": ("P20_CHOM1564", "P20_ACT1564")},
+                           values=table, weights=source_to_frame(buildings, "b"),
+                           weight_col="nb_logts")
+    got = read_output(out)
+    for lib, fr in [("P20_POP", "P20_POP"), ("taux_chomage", "taux_chomage"),
+                    ("share_estimated", "part_estimee"), ("coverage_share", "part_couverte")]:
+        assert got[fr].tolist() == pytest.approx(expected[lib].tolist(), rel=1e-12)
+    assert got["methode"].iloc[0] == expected["method"].iloc[0]
+
+
+def test_interpolation_refuses_text_that_is_not_a_number(layers, make_layer, run_alg,
+                                                          tmp_path):
+    from qgis.core import QgsProcessingException
+    from qgis.PyQt.QtCore import QVariant
+
+    iris, qpv, _ = layers
+    table = make_layer("None", [("IRIS", QVariant.String), ("P20_POP", QVariant.String)], [
+        (None, ["624980101", "100"]), (None, ["624980102", "beaucoup"])])
+    with pytest.raises(QgsProcessingException, match="beaucoup"):
+        run_alg("interpolate_iris_qpv", {"SOURCE": iris, "TABLE": table, "TARGET": qpv,
+                                         "COUNTS": ["P20_POP"],
+                                         "OUTPUT": str(tmp_path / "x.gpkg")})
