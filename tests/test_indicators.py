@@ -14,6 +14,7 @@ Fixture "portrait" (vintage 2020), values chosen so every expected figure is sim
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import geopandas as gpd
@@ -885,3 +886,112 @@ def test_read_reference_table_unknown_policies():
         warnings.simplefilter("error")
         quiet = read_reference_table(df, unknown="ignore")
     assert quiet.attrs["qpvgeo"]["dropped_indicators"] == ["taux_emploi_1546"]
+
+
+# ------------------------------------------------------------------------------------------
+# demo territory (qpvgeo.datasets): every QPV plus the territory, 2015 → 2020
+# ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo():
+    from qpvgeo import datasets
+
+    names = ["qpv", "qpv2015", "iris", "buildings", "communes", "qpv_indicators_2020",
+             "qpv_indicators_2015", "reference_values",
+             *[f"{b}_{y}" for b in ("pop", "activite", "diplomes", "logement", "familles",
+                                    "filosofi") for y in (2015, 2020)]]
+    return datasets.load_demo(names)
+
+
+def _iris_wide(demo, year):
+    tabs = [demo[f"{b}_{year}"] for b in ("pop", "activite", "diplomes", "logement",
+                                          "familles", "filosofi")]
+    wide = tabs[0].drop(columns=["secret_vars"])
+    for t in tabs[1:]:
+        new = [c for c in t.columns if c not in wide.columns and c != "secret_vars"]
+        wide = wide.merge(t[["code_iris", *new]], on="code_iris", how="left")
+    wide = wide.copy()  # one block per merge otherwise
+    secret = pd.concat([t.set_index("code_iris")["secret_vars"] for t in tabs], axis=1)
+    wide["secret_vars"] = secret.reindex(wide["code_iris"]).fillna("").apply(
+        lambda r: ";".join(x for x in r if x), axis=1).to_numpy()
+    return wide, tabs
+
+
+@contextlib.contextmanager
+def _overlay_notes():
+    """Data-quality notes of the overlay steps on the demo (recorded, checked as such)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+    assert all(issubclass(w.category, DataQualityWarning) for w in caught), [
+        str(w.message) for w in caught]
+
+
+@pytest.mark.slow
+def test_demo_portrait_and_gap_evolution_for_every_qpv(demo):
+    from qpvgeo import interpolation, overlay
+
+    call = set(demo["communes"]["insee_com"])
+    with pytest.warns(DataQualityWarning, match="no vintage"):  # QPV population, as quoted
+        refs = read_reference_table(pd.DataFrame(demo["reference_values"]), unknown="ignore")
+    out = {}
+    for year, qpv, off in ((2020, demo["qpv"], demo["qpv_indicators_2020"]),
+                           (2015, demo["qpv2015"], demo["qpv_indicators_2015"])):
+        wide, tabs = _iris_wide(demo, year)
+        yy = year % 100
+        ext = [f"P{yy}_NSCOL15P", f"P{yy}_NSCOL15P_DIPLMIN", f"P{yy}_LOG", f"P{yy}_LOGVAC"]
+        src = demo["iris"][["code_iris", "geometry"]].merge(wide, on="code_iris")
+        with _overlay_notes():
+            est = interpolation.interpolate(src, qpv, extensive=ext, weights=demo["buildings"],
+                                            weight_col="nb_logts")
+        values = zone_indicators(qpv, official=off, estimates=est, vintage=year)
+        units = [t.loc[t["code_iris"].str[:5].isin(call)] for t in tabs]
+        terr = territory_indicators(units, vintage=year, name="CA de Lens-Liévin")
+        out[year] = (values, terr)
+        p = portrait_table(values, terr, references=refs)
+        # every QPV, every indicator: a value or a listed reason, never silently dropped
+        assert (p["n_zones"] == len(qpv)).all()
+        for k in p.index:
+            gaps = values[k].isna()
+            assert (values.loc[gaps, f"{k}_missing_reason"] != "").all()
+        assert p.loc["taux_emploi_1564", "n_zones_with_data"] == len(qpv)
+        # census figures from the official QPV tables, diplomas estimated from the IRIS
+        assert set(values["taux_emploi_1564_origin"]) == {ind.ORIGIN_OFFICIAL}
+        assert set(values["part_sans_diplome_origin"]) == {ind.ORIGIN_ESTIMATE}
+        assert values["is_illustrative"].all()
+        assert p["is_illustrative"].all()
+        e = p.loc["taux_emploi_1564"]
+        num = values["taux_emploi_1564_num"].sum()
+        den = values["taux_emploi_1564_den"].sum()
+        assert e["zones_value"] == pytest.approx(num / den)
+        assert e["min_value"] == values["taux_emploi_1564"].min()
+        if year == 2020:
+            # the territory's official median comes from the reference file (epci row)
+            assert p.loc["revenu_median", "territory_value"] == 17020
+            assert p.loc["revenu_median", "zones_value"] == 10619  # ensemble_qpv, quoted
+            assert p.loc["revenu_median", "comparison"].endswith("fois moins")
+            assert "Pas-de-Calais" in p.loc["revenu_median", "references_text"]
+    (v15, t15), (v20, t20) = out[2015], out[2020]
+    with _overlay_notes():
+        cw = overlay.crosswalk(demo["qpv2015"], demo["qpv"], weights=demo["buildings"],
+                               weight_col="nb_logts")
+    e = gap_evolution(v15, v20, t15, t20, "taux_emploi_1564", crosswalk=cw)
+    assert list(e.index) == list(demo["qpv"].index)
+    assert e["quadrant"].notna().all()
+    assert e["is_estimate"].all()  # 2015 figures carried onto the 2024 perimeters
+    s = gap_summary(e, zone_label="QPV").iloc[0]
+    assert s["n_gap_widened"] + s["n_gap_narrowed"] + s["n_gap_stable"] == len(demo["qpv"])
+    # IRIS concerned by a QPV, same IRIS codes at both dates
+    with _overlay_notes():
+        conc = overlay.concerned_iris(demo["iris"], demo["qpv"], weights=demo["buildings"],
+                                      weight_col="nb_logts")
+    codes = set(conc["code_iris"])
+    iris_v = {}
+    for y in (2015, 2020):
+        w = _iris_wide(demo, y)[0]
+        iris_v[y] = compute_indicators(w.loc[w["code_iris"].isin(codes)].reset_index(drop=True),
+                                       vintage=y, indicators=["part_sans_diplome"])
+    ei = gap_evolution(iris_v[2015], iris_v[2020], t15, t20, "part_sans_diplome")
+    si = gap_summary(ei, zone_label="IRIS").iloc[0]
+    assert si["n_zones"] == len(codes)
+    assert si["sentence"].startswith("L'écart à CA de Lens-Liévin s'est accru pour ")
