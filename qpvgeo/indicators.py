@@ -9,14 +9,20 @@ The functions below never branch on an indicator's name: they read its record.
 
 Workflow::
 
-    values = zone_indicators(qpv, official=[filo_qpv], estimates=iris_to_qpv,
-                             vintage={"rp": 2020, "filosofi": 2020})
-    territory = territory_indicators(iris_tables, official=epci_filosofi, vintage=...)
-    refs = read_reference_table("references.csv")
+    vintage = {"rp": 2020, "filosofi": 2020, "rpls": 2021, "bpe": 2023}
+    values = zone_indicators(qpv, official=[insee_qpv],            # read_insee_table(level="qpv")
+                             computed=[social_housing, health],    # housing / health tables
+                             estimates=iris_to_qpv,                 # interpolation.interpolate
+                             vintage=vintage)
+    territory = territory_indicators(iris_tables, official={"DISP_MED20": 17020},
+                                     vintage=vintage, name="CA de Lens-Liévin")
+    refs = read_reference_table("references.csv")   # département, région, France, QPV…
     table = portrait_table(values, territory, references=refs)
-    evo = gap_evolution(values_2015, values_2020, territory_2015, territory_2020,
-                        "part_sans_diplome")
-    gap_summary(evo)
+    cw = qpvgeo.overlay.crosswalk(qpv_2015, qpv)     # QP… codes → QN… codes
+    evo = gap_evolution(values_2015, values, territory_2015, territory,
+                        "taux_emploi_1564", crosswalk=cw)
+    gap_summary(evo)                                 # counts and the French sentence
+    gap_overview(values_2015, values, territory_2015, territory, crosswalk=cw)
 
 Wide tables (:func:`compute_indicators`, :func:`zone_indicators`,
 :func:`territory_indicators`) hold, for each indicator ``k``: ``k`` (the value, in the
