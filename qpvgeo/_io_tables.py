@@ -423,7 +423,7 @@ def assemble(
     taken = {c.lower() for c in out.columns}
     src = next((c for c in original.columns if str(c).lower() == "source"), None)
     if src is not None and "source" not in out.columns:
-        out["source"] = original[src].astype(object).to_numpy()
+        out["source"] = original.loc[index, src].astype(object).to_numpy()
         used_set.add(src)
         taken.add("source")
     rest = [c for c in original.columns

@@ -750,3 +750,20 @@ def test_attribute_tables_of_a_geopackage_are_not_layers(tmp_path):
     gpd.read_file(DATA / "qpv2024_wgs84.geojson").to_file(path, layer="qpv")
     pyogrio.write_dataframe(pd.DataFrame({"styleName": ["qpv"]}), path, layer="layer_styles")
     assert len(io.read_qpv(path)) == 3  # layer_styles (no geometry) is not a candidate
+
+
+def test_points_with_source_column_and_dropped_rows_keep_rows_aligned(tmp_path):
+    # regression: the `source` column was taken from every row, not only rows with coordinates
+    path = tmp_path / "bpe_source.csv"
+    path.write_text(
+        "DEPCOM;DCIRIS;TYPEQU;LAMBERT_X;LAMBERT_Y;source\n"
+        "62498;62498_0101;D201;686000;7034000;illustratif\n"
+        "62498;62498_0101;D307;;;illustratif\n"
+        "62510;62510;D221;684000;7035000;illustratif\n",
+        encoding="utf-8",
+    )
+    with pytest.warns(DataQualityWarning, match="1 equipment.*out of 3 without coordinates"):
+        bpe = io.read_bpe(path)
+    assert bpe.index.tolist() == [0, 2]
+    assert bpe["typequ"].tolist() == ["D201", "D221"]
+    assert bpe["source"].tolist() == ["illustratif", "illustratif"]
