@@ -28,18 +28,23 @@ def field_name(alg: Any, parameters: dict, name: str, context: Any) -> str | Non
     return values[0] if values else None
 
 
-def require_text_key(frame: Any, column: str, label: str, width: int | None) -> None:
-    """Refuse a code field stored as numbers, with the QGIS field-calculator fix."""
+def text_key(frame: Any, column: str, label: str, kind: str) -> Any:
+    """Return ``frame`` with the code field ``column`` as text.
+
+    A code field stored as numbers (a CSV opened in QGIS types ``624980101`` as an integer)
+    is turned into text and, for fixed-width codes (commune 5, IRIS 9), its lost leading
+    zeros are restored, with a warning — as qpvgeo's file readers do.
+    """
     import pandas as pd
 
-    if column in frame.columns and pd.api.types.is_numeric_dtype(frame[column]):
-        expr = (f"lpad(to_string(\"{column}\"), {width}, '0')" if width
-                else f"to_string(\"{column}\")")
-        raise QgsProcessingException(tr(
-            "Couche « {} » : le champ de code « {} » est numérique ; les codes (commune, IRIS, "
-            "QPV) doivent être du texte, sinon les zéros initiaux sont perdus. Créez un champ "
-            "texte avec la calculatrice de champs : {} (ou chargez le fichier avec le "
-            "champ en texte).").format(label, column, expr))
+    from qpvgeo._validate import normalize_codes
+
+    if column not in frame.columns or not pd.api.types.is_numeric_dtype(frame[column]):
+        return frame
+    out = frame.copy()
+    out[column] = normalize_codes(out[column], kind, name=label, column=column, pad=True,
+                                  strict=False)
+    return out
 
 
 def matrix_rows(values: list, ncols: int) -> list[list[str]]:

@@ -22,6 +22,8 @@ EXPECTED_ALGORITHMS = {
     "heat_loss_shares",
     "iris_qpv_overlap",
     "interpolate_iris_qpv",
+    "social_housing",
+    "health_access",
 }
 
 

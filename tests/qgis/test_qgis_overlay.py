@@ -88,17 +88,29 @@ def test_same_numbers_as_the_library(layers, run_alg, tmp_path, read_output, con
         assert got[fr].tolist() == pytest.approx(expected[lib].tolist(), rel=1e-12)
 
 
-def test_numeric_code_field_is_refused_with_the_fix(make_layer, layers, run_alg, tmp_path):
-    from qgis.core import QgsProcessingException
+def test_numeric_code_field_gets_its_zeros_back_with_a_warning(make_layer, layers, run_alg,
+                                                                 tmp_path, read_output):
+    """A CSV opened in QGIS types IRIS codes as integers: 24980101 is read back as 024980101."""
+    from qgis.core import QgsProcessingFeedback
     from qgis.PyQt.QtCore import QVariant
 
     _, qpv, _ = layers
     iris = make_layer("Polygon?crs=EPSG:2154", [("code_iris", QVariant.LongLong)], [
-        (box_wkt(0, 0, 100, 100), [624980101])])
-    with pytest.raises(QgsProcessingException, match="lpad"):
-        run_alg("iris_qpv_overlap", {"IRIS": iris, "QPV": qpv,
-                                     "OUTPUT": str(tmp_path / "x.gpkg")})
-    assert not (tmp_path / "x.gpkg").exists()
+        (box_wkt(0, 0, 100, 100), [24980101])])
+
+    class Recorder(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.warnings = []
+
+        def pushWarning(self, text):
+            self.warnings.append(text)
+
+    feedback = Recorder()
+    out = str(tmp_path / "x.gpkg")
+    run_alg("iris_qpv_overlap", {"IRIS": iris, "QPV": qpv, "OUTPUT": out}, feedback=feedback)
+    assert read_output(out)["code_iris"].tolist() == ["024980101"]
+    assert any("leading zeros restored" in w for w in feedback.warnings)
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from .health import HealthAccess
 from .heat_loss import BuildingHeatLoss
 from .heat_loss_shares import HeatLossShares
+from .housing import SocialHousing
 from .interpolate import InterpolateIrisQpv
 from .iris_qpv import IrisQpvOverlap
 
@@ -12,4 +14,6 @@ ALGORITHMS: list[type] = [
     HeatLossShares,
     IrisQpvOverlap,
     InterpolateIrisQpv,
+    SocialHousing,
+    HealthAccess,
 ]

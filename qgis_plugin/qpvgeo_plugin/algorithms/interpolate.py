@@ -169,7 +169,7 @@ class InterpolateIrisQpv(QpvgeoAlgorithm):
             feedback, fields=None)
         iris_key = params.key_field(self, parameters, self.SOURCE_KEY, context, iris, "iris",
                                     self.tr("Contours IRIS"))
-        params.require_text_key(iris, iris_key, self.tr("Contours IRIS"), 9)
+        iris = params.text_key(iris, iris_key, self.tr("Contours IRIS"), "iris")
         iris = iris[[iris_key, *[c for c in ("source",) if c in iris.columns],
                      iris.geometry.name]]
         table_label = self.tr("Table des indicateurs")
@@ -185,7 +185,7 @@ class InterpolateIrisQpv(QpvgeoAlgorithm):
                 raise QgsProcessingException(self.tr(
                     "Table des indicateurs : aucun champ de code IRIS (IRIS, code_iris, "
                     "DCOMIRIS) ; choisissez-le dans la boîte de dialogue."))
-        params.require_text_key(table_all, table_key, table_label, 9)
+        table_all = params.text_key(table_all, table_key, table_label, "iris")
         missing = [v for v in variables if v not in table_all.columns]
         if missing:
             raise QgsProcessingException(self.tr(
@@ -203,7 +203,7 @@ class InterpolateIrisQpv(QpvgeoAlgorithm):
                                       keep_geometries=originals)
         qpv_key = params.key_field(self, parameters, self.TARGET_KEY, context, qpv, "qpv",
                                    self.tr("QPV"))
-        params.require_text_key(qpv, qpv_key, self.tr("QPV"), None)
+        qpv = params.text_key(qpv, qpv_key, self.tr("QPV"), "qpv")
         weights = None
         weight_field = None
         if parameters.get(self.WEIGHTS) not in (None, ""):

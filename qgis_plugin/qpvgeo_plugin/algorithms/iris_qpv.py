@@ -100,8 +100,8 @@ class IrisQpvOverlap(QpvgeoAlgorithm):
                                     self.tr("Contours IRIS"))
         qpv_key = params.key_field(self, parameters, self.QPV_KEY, context, qpv, "qpv",
                                    self.tr("QPV"))
-        params.require_text_key(iris, iris_key, self.tr("Contours IRIS"), 9)
-        params.require_text_key(qpv, qpv_key, self.tr("QPV"), None)
+        iris = params.text_key(iris, iris_key, self.tr("Contours IRIS"), "iris")
+        qpv = params.text_key(qpv, qpv_key, self.tr("QPV"), "qpv")
         weights = None
         weight_field = None
         if parameters.get(self.WEIGHTS) not in (None, ""):

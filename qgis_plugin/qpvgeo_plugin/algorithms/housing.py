@@ -1,0 +1,124 @@
+"""Logement social par quartier: ``qpvgeo.housing.social_housing``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+)
+
+from .. import convert, params, styling
+from ..base import QpvgeoAlgorithm, is_illustrative
+from ..feedback import progress_callback
+from .heat_loss_shares import join_result
+
+
+def optional_layer(alg: Any, parameters: dict, name: str, context: Any, label: str,
+                   feedback: Any, **kwargs: Any) -> Any:
+    """GeoDataFrame of an optional layer parameter, or None when left empty."""
+    if parameters.get(name) in (None, ""):
+        return None
+    return convert.source_to_frame(alg.parameterAsSource(parameters, name, context), label,
+                                   feedback, **kwargs)
+
+
+class SocialHousing(QpvgeoAlgorithm):
+    ALG_ID = "social_housing"
+    GROUP_ID = "thematiques"
+
+    RPLS = "RPLS"
+    ID_FIELD = "ID_FIELD"
+    ZONES = "ZONES"
+    MAIN_RESIDENCES = "MAIN_RESIDENCES"
+    POPULATION = "POPULATION"
+    TERRITORY = "TERRITORY"
+    OUTPUT = "OUTPUT"
+
+    def displayName(self) -> str:
+        return self.tr("Logement social par quartier")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Parc social par quartier à partir du RPLS (un point par logement) : nombre de "
+            "logements sociaux, part parmi les résidences principales (si le champ est donné, "
+            "par exemple P20_RP estimé par « Interpolation d'indicateurs IRIS → QPV »), "
+            "densités par hectare et pour 1 000 habitants, part du parc du territoire, vacance "
+            "quand le fichier a le mode d'occupation, et composition : époque de construction, "
+            "financement (PLAI, PLUS, PLS, PLI, avant 1977), taille (T1…T5+), étiquette DPE.\n\n"
+            "Les parts portent sur les valeurs connues ; les inconnues sont comptées à part "
+            "(_nb_inconnu). Un dénominateur estimé est signalé (_estimation). Le fichier public "
+            "n'a pas d'identifiant de logement : des lignes identiques sont des logements "
+            "distincts.\n\nCalcul : qpvgeo.housing.social_housing.")
+
+    def initAlgorithm(self, config: Any = None) -> None:
+        params.add(self, QgsProcessingParameterFeatureSource(
+            self.RPLS, self.tr("Logements sociaux RPLS (points)"),
+            [QgsProcessing.SourceType.TypeVectorPoint]),
+            "Un point par logement (fichier RPLS géolocalisé), n'importe quel SCR ; champs "
+            "CONSTRUCT, FINAN, NBPIECE, DPEENERGIE (ou les noms normalisés de qpvgeo).")
+        params.add(self, QgsProcessingParameterField(
+            self.ID_FIELD, self.tr("Identifiant de logement [facultatif]"), None, self.RPLS,
+            QgsProcessingParameterField.DataType.Any, optional=True),
+            "Seulement si l'extrait a un identifiant : il doit être unique.", advanced=True)
+        params.add(self, QgsProcessingParameterFeatureSource(
+            self.ZONES, self.tr("Quartiers (QPV, IRIS, communes…)"),
+            [QgsProcessing.SourceType.TypeVectorPolygon]),
+            "Zones, n'importe quel SCR ; leurs champs sont recopiés dans la sortie.")
+        params.add(self, QgsProcessingParameterField(
+            self.MAIN_RESIDENCES, self.tr("Résidences principales (champ des quartiers)"),
+            None, self.ZONES, QgsProcessingParameterField.DataType.Numeric, optional=True),
+            "Ex. P20_RP ; un champ <nom>_is_estimate ou est_estimation signale une "
+            "estimation.")
+        params.add(self, QgsProcessingParameterField(
+            self.POPULATION, self.tr("Population (champ des quartiers)"), None, self.ZONES,
+            QgsProcessingParameterField.DataType.Numeric, optional=True),
+            "Ex. P20_POP, pour les logements sociaux pour 1 000 habitants.")
+        params.add(self, QgsProcessingParameterFeatureSource(
+            self.TERRITORY, self.tr("Territoire (EPCI) [facultatif]"),
+            [QgsProcessing.SourceType.TypeVectorPolygon], optional=True),
+            "Son parc est le dénominateur de part_rpls_du_territoire.")
+        params.add(self, QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Quartiers avec parc social"),
+            QgsProcessing.SourceType.TypeVectorPolygon))
+
+    def compute(self, parameters: dict, context: Any, feedback: Any) -> dict:
+        from qpvgeo.housing import social_housing
+
+        rpls = convert.source_to_frame(self.parameterAsSource(parameters, self.RPLS, context),
+                                       self.tr("RPLS"), feedback)
+        zones_source = self.parameterAsSource(parameters, self.ZONES, context)
+        originals: dict = {}
+        zones = convert.source_to_frame(zones_source, self.tr("Quartiers"), feedback,
+                                        keep_geometries=originals)
+        territory = optional_layer(self, parameters, self.TERRITORY, context,
+                                   self.tr("Territoire"), feedback, fields=[])
+        rp = params.field_name(self, parameters, self.MAIN_RESIDENCES, context)
+        pop = params.field_name(self, parameters, self.POPULATION, context)
+        feedback.setProgress(20)
+        progress = progress_callback(feedback, 0.2, 0.9)
+        progress(0.0, self.tr("parc social par quartier"))
+        result = social_housing(
+            rpls, zones, main_residences=rp, population=pop, territory=territory,
+            id_col=params.field_name(self, parameters, self.ID_FIELD, context),
+            name=self.tr("RPLS"))
+        illustrative = is_illustrative(result, rpls, zones)
+        if illustrative and "source" not in result.columns:
+            result["source"] = "illustratif"
+        table = join_result(zones, result)
+        untouched = tuple(c for c in zones.columns if c not in result.columns)
+        dest = self.write_output(parameters, self.OUTPUT, context, feedback, table,
+                                 geometries=originals, crs=zones_source.sourceCrs(),
+                                 wkb_type=convert.multi_type(zones_source.wkbType()),
+                                 keep=untouched)
+        field = "part_rpls_parmi_rp" if rp else "rpls_par_ha"
+        shown = table.rename(columns={"rpls_share_of_rp": "part_rpls_parmi_rp",
+                                      "rpls_per_ha": "rpls_par_ha"})
+        self.finish_layer(dest, context, illustrative=illustrative,
+                          qml=styling.zones_qml(shown, field),
+                          title=self.tr("Logement social par quartier"))
+        feedback.setProgress(100)
+        return {self.OUTPUT: dest}
