@@ -51,9 +51,9 @@ import numpy as np
 import pandas as pd
 import rasterio
 import shapely
+from affine import Affine
 from pyproj import Transformer
 from rasterio import features
-from rasterio.transform import from_origin
 from scipy.special import ndtri
 from shapely.ops import nearest_points
 
@@ -116,6 +116,11 @@ class FastRand:
     def normal(self, mu: float, sd: float) -> float:
         # sum of three uniforms: close enough to a normal for heights
         return mu + sd * 2.0 * (self.random() + self.random() + self.random() - 1.5)
+
+
+def from_origin(west: float, north: float, xsize: float, ysize: float) -> Affine:
+    """North-up transform (rasterio's from_origin composes with ``*``, now deprecated)."""
+    return Affine(float(xsize), 0.0, float(west), 0.0, -float(ysize), float(north))
 
 
 def norm_name(s: Any) -> str:
@@ -1849,8 +1854,10 @@ def rpls_table(terr: Territory, qpv: gpd.GeoDataFrame, q15: gpd.GeoDataFrame,
     ges = np.where(dpe == "", "", letters[ges_i])
     dpedate = np.where(dpe == "", "", pd.to_datetime(
         rng.integers(14_610, 18_600, n), unit="D").strftime("%Y-%m-%d"))
-    q = d["qpv"].to_numpy()
     pts = shapely.points(x, y)
+    q = np.full(n, -1)
+    pi, qi = shapely.STRtree(qpv.geometry.to_numpy()).query(pts, predicate="within")
+    q[pi] = qi
     tree = shapely.STRtree(q15.geometry.to_numpy())
     pi, qi = tree.query(pts, predicate="within")
     q15code = np.full(n, "", dtype=object)
@@ -2412,11 +2419,11 @@ def street_network(b: gpd.GeoDataFrame, frames: list[Frame]) -> gpd.GeoDataFrame
     _, node = np.unique(np.round(ends, 1), axis=0, return_inverse=True)
     node = node.ravel()
     nseg = len(lines)
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import coo_array
     from scipy.sparse.csgraph import connected_components
 
     n_nodes = int(node.max()) + 1
-    graph = coo_matrix((np.ones(nseg), (node[:nseg], node[nseg:])), shape=(n_nodes, n_nodes))
+    graph = coo_array((np.ones(nseg), (node[:nseg], node[nseg:])), shape=(n_nodes, n_nodes))
     _, comp = connected_components(graph, directed=False)
     coords = np.zeros((n_nodes, 2))
     coords[node] = ends

@@ -22,7 +22,8 @@ Usage, like ``momepy.datasets``::
 
 The stand-ins are generated on first use when the repository's ``data/`` folder (with
 ``make_demo.py``) is there; set the environment variable ``QPVGEO_DEMO_DIR`` to use a folder
-generated elsewhere (``python data/make_demo.py --out DIR``).
+generated elsewhere (``python data/make_demo.py --out DIR``); the real files are then still
+taken from the repository's ``data/`` folder when ``DIR`` does not hold them.
 """
 
 from __future__ import annotations
@@ -165,7 +166,10 @@ def info(name: str) -> dict[str, str]:
         ``"description"`` (English).
     """
     e = _entry(name)
-    return {"name": name, "path": str(_data_dir() / e.path), "kind": e.kind,
+    path = _data_dir() / e.path
+    if e.kind != ILLUSTRATIVE and not path.exists():
+        path = _REPO_DATA / e.path
+    return {"name": name, "path": str(path), "kind": e.kind,
             "reader": e.reader, "description": e.description}
 
 
@@ -200,7 +204,11 @@ def get_path(name: str) -> Path:
     e = _entry(name)
     base = _data_dir()
     path = base / e.path
-    if e.kind == ILLUSTRATIVE and not (path.exists() and (base / _STAMP).exists()):
+    if e.kind != ILLUSTRATIVE:
+        # real files are committed in the repository's data/ folder
+        if not path.exists() and (_REPO_DATA / e.path).exists():
+            path = _REPO_DATA / e.path
+    elif not (path.exists() and (base / _STAMP).exists()):
         _generate(base)
     if not path.exists():
         raise InputFileError(
@@ -243,7 +251,12 @@ def _read(name: str, path: Path) -> Any:
     if reader == "qpv_list":
         return io.read_qpv_list(path)
     if reader == "correspondence":
-        return io.read_qpv_correspondence(path)
+        out = io.read_qpv_correspondence(path)
+        if "source" not in out.columns:   # the reader returns a long table without it
+            src = pd.read_csv(path, sep=";", dtype=str, usecols=lambda c: c == "source")
+            if "source" in src.columns and src["source"].nunique() == 1:
+                out["source"] = src["source"].iloc[0]
+        return out
     if reader == "iris":
         return io.read_iris(path)
     if reader == "communes":
