@@ -71,7 +71,7 @@ def make_raster(size_key: str) -> Path:
                "crs": "EPSG:2154", "transform": Affine(res, 0.0, EXTENT[0], 0.0, -res, EXTENT[3]),
                "nodata": 255, "tiled": True, "blockxsize": 512, "blockysize": 512,
                "BIGTIFF": "YES"}
-    strip = 2048
+    strip = 1024
     with rasterio.open(tmp, "w", **profile) as dst:
         from rasterio.windows import Window
 
@@ -258,6 +258,8 @@ def print_rows(title: str, rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="16 Mpx only")
+    p.add_argument("--sizes", default="16Mpx,100Mpx",
+                   help="comma-separated raster sizes of the main cases ('' for none)")
     p.add_argument("--big", action="store_true", help="add the 1 Gpx streaming case")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--engines", default="qpvgeo-exact,qpvgeo-centre,exactextract-rs,"
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     engines = args.engines.split(",")
     print("qpvgeo thermography benchmark")
     print("machine:", machine())
-    sizes = ["16Mpx"] if args.quick else ["16Mpx", "100Mpx"]
+    sizes = ["16Mpx"] if args.quick else [v for v in args.sizes.split(",") if v]
     for size in sizes:
         rpath = make_raster(size)
         for nb in NBUILD:

@@ -71,6 +71,7 @@ from qpvgeo.raster import DEFAULT_BUDGET_BYTES, RasterSource, row_windows
 __all__ = [
     "DEFAULT_BATCH_CELLS",
     "CoverageBatch",
+    "CoverageBlock",
     "PixelPolygons",
     "RingArrays",
     "erode",
@@ -145,6 +146,36 @@ class CoverageBatch:
     poly: np.ndarray
     values: np.ndarray
     weight: np.ndarray
+
+
+@dataclass(frozen=True)
+class CoverageBlock:
+    """Covered cells of one large polygon over a raster window, as 2-D arrays.
+
+    Yielded by :func:`iter_coverage` with ``blocks=True`` for large polygons, so that consumers
+    can reduce whole windows at once (e.g. one weighted ``np.bincount`` of class values).
+
+    Attributes
+    ----------
+    poly : int
+        Position of the polygon.
+    values : numpy.ndarray
+        Raw raster values of the window (2-D, raster dtype; nodata not removed).
+    weight : numpy.ndarray
+        Covered fraction of each cell, 0–1, 0 outside the polygon (exact mode; rounding noise
+        below 1e-12 is set to 0), or 0/1 (centre mode).
+    """
+
+    poly: int
+    values: np.ndarray
+    weight: np.ndarray
+
+    def flat(self) -> CoverageBatch:
+        """Return the covered cells as a :class:`CoverageBatch` (cells with weight > 1e-12)."""
+        mask = self.weight > _EPS
+        values = self.values[mask]
+        return CoverageBatch(np.full(len(values), self.poly, dtype=np.int64), values,
+                             self.weight[mask])
 
 
 @dataclass(frozen=True)
@@ -438,8 +469,8 @@ def _flat_cells(
 def iter_coverage(
     source: RasterSource, pp: PixelPolygons, *, mode: CoverageMode = "exact",
     budget_bytes: int = DEFAULT_BUDGET_BYTES, batch_cells: int = DEFAULT_BATCH_CELLS,
-    progress: ProgressCallback | None = None,
-) -> Iterator[CoverageBatch]:
+    progress: ProgressCallback | None = None, blocks: bool = False,
+) -> Iterator[CoverageBatch | CoverageBlock]:
     """Yield the covered cells of every polygon, strip by strip and batch by batch.
 
     Parameters
@@ -457,10 +488,13 @@ def iter_coverage(
         arrays to about 100 bytes per unit.
     progress : callable, optional
         ``progress(fraction, message)``; it may raise :class:`qpvgeo.errors.Cancelled`.
+    blocks : bool
+        Yield large polygons as :class:`CoverageBlock` (2-D windows) instead of flattening
+        them into :class:`CoverageBatch`.
 
     Yields
     ------
-    CoverageBatch
+    CoverageBatch or CoverageBlock
         A polygon may appear in several batches (tall polygons, several strips); consumers
         accumulate. Cells outside the raster are never yielded.
 
@@ -492,7 +526,7 @@ def iter_coverage(
     report(progress, 0.0, "lecture du raster")
     if big.any():
         yield from _big_polygons(source, pp, np.flatnonzero(big), r_lo, r_hi, c_lo, c_hi,
-                                 mode, batch_cells, progress, progress_state)
+                                 mode, batch_cells, progress, progress_state, blocks)
     if small.any():
         yield from _small_polygons(source, pp, small, r_lo, r_hi, c_lo, c_hi, mode,
                                    budget_bytes, batch_cells, progress, progress_state)
@@ -533,12 +567,11 @@ def _chunks(
 def _big_polygons(
     source: RasterSource, pp: PixelPolygons, ids: np.ndarray, r_lo: np.ndarray,
     r_hi: np.ndarray, c_lo: np.ndarray, c_hi: np.ndarray, mode: CoverageMode, batch_cells: int,
-    progress: ProgressCallback | None, state: list[float],
-) -> Iterator[CoverageBatch]:
+    progress: ProgressCallback | None, state: list[float], blocks: bool,
+) -> Iterator[CoverageBatch | CoverageBlock]:
     """Large polygons: each row chunk reads its own window and is summed as a 2-D buffer."""
     ch_poly, ch_r0, ch_r1, ch_c0, ch_c1, ch_cells, starts, stops = _chunks(
         pp, ids, r_lo[ids], r_hi[ids], c_lo, c_hi, batch_cells)
-    thresh = 0.5 if mode == "centre" else _EPS
     for b_idx, (s, t) in enumerate(zip(starts, stops, strict=True)):
         sl = slice(int(s), int(t))
         acc, rowlen, cell_off = _accumulate(pp, ch_poly[sl], ch_r0[sl], ch_r1[sl], ch_c0[sl],
@@ -547,14 +580,18 @@ def _big_polygons(
             h = int(ch_r1[sl][k] - ch_r0[sl][k])
             rl = int(rowlen[k])
             off = int(cell_off[k])
-            cov = np.cumsum(acc[off:off + h * rl].reshape(h, rl), axis=1)[:, :rl - 1]
+            # cumulative sum of the buffer without its sink column, into a contiguous array
+            cov = np.empty((h, rl - 1))
+            np.cumsum(acc[off:off + h * rl].reshape(h, rl)[:, :rl - 1], axis=1, out=cov)
+            if mode == "exact":
+                np.clip(cov, 0.0, 1.0, out=cov)
+                cov[cov <= _EPS] = 0.0  # rounding noise, as in the flat path
+            else:
+                cov = (cov > 0.5).astype(np.float64)
             window = source.read((int(ch_r0[sl][k]), int(ch_r1[sl][k]), int(ch_c0[sl][k]),
                                   int(ch_c1[sl][k])))
-            mask = cov > thresh
-            values = window[mask]
-            weight = np.minimum(cov[mask], 1.0) if mode == "exact" else np.ones(len(values))
-            yield CoverageBatch(np.full(len(values), ch_poly[sl][k], dtype=np.int64), values,
-                                weight)
+            block = CoverageBlock(int(ch_poly[sl][k]), window, cov)
+            yield block if blocks else block.flat()
         state[0] += float(ch_cells[sl].sum())
         report(progress, state[0] / state[1] if state[1] else 1.0,
                f"couverture des pixels (grandes zones, lot {b_idx + 1}/{len(starts)})")

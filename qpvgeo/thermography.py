@@ -84,6 +84,7 @@ from qpvgeo import _validate
 from qpvgeo._progress import ProgressCallback, report, scaled
 from qpvgeo.coverage import (
     DEFAULT_BATCH_CELLS,
+    CoverageBlock,
     CoverageMode,
     PixelPolygons,
     erode,
@@ -476,6 +477,38 @@ class _ClassAccumulator:
             self.area = np.pad(self.area, ((0, 0), (0, len(self.values) - self.area.shape[1])))
         return cols
 
+    def add_block(self, block: CoverageBlock, src: RasterSource,
+                  not_measured: Sequence[float]) -> bool:
+        """Add a 2-D window of one polygon with one weighted bincount of its values.
+
+        Returns False (nothing added) for rasters that are not 8/16-bit integers.
+        """
+        values = block.values
+        if values.dtype.kind not in "iub" or values.dtype.itemsize > 2:
+            return False
+        v = values.reshape(-1)
+        w = block.weight.reshape(-1)
+        if values.dtype == np.uint8:
+            base = 0
+            sums = np.bincount(v, weights=w, minlength=256)
+        else:
+            base = int(v.min())
+            sums = np.bincount(v.astype(np.int64) - base, weights=w)
+        present = np.flatnonzero(sums > 0)
+        vals = (present + base).astype(values.dtype)
+        ok = _measured_mask(src, vals, not_measured)
+        vals, area = vals[ok], sums[present][ok]
+        if not len(vals):
+            return True
+        cols = self._columns_for(vals)
+        self.measured[block.poly] += float(area.sum())
+        known = cols >= 0
+        if not known.all():
+            self.other_px += float(area[~known].sum())
+            self.other_values.update(float(x) for x in vals[~known])
+        np.add.at(self.area[block.poly], cols[known], area[known])
+        return True
+
     def add(self, poly: np.ndarray, values: np.ndarray, weight: np.ndarray) -> None:
         if not len(poly):
             return
@@ -516,8 +549,14 @@ def _class_areas(
     progress: ProgressCallback | None,
 ) -> _ClassAccumulator:
     acc = _ClassAccumulator(pp.n, classes)
-    for batch in iter_coverage(src, pp, mode=mode, budget_bytes=budget_bytes,
-                               batch_cells=batch_cells, progress=progress):
+    for item in iter_coverage(src, pp, mode=mode, budget_bytes=budget_bytes,
+                              batch_cells=batch_cells, progress=progress, blocks=True):
+        if isinstance(item, CoverageBlock):
+            if acc.add_block(item, src, not_measured):
+                continue
+            batch = item.flat()
+        else:
+            batch = item
         ok = _measured_mask(src, batch.values, not_measured)
         acc.add(batch.poly[ok], batch.values[ok], batch.weight[ok])
     return acc
@@ -744,8 +783,9 @@ def _collect(src: RasterSource, pp: PixelPolygons, *, mode: CoverageMode, keep: 
              threshold: float | None, not_measured: Sequence[float], budget_bytes: int,
              batch_cells: int, progress: ProgressCallback | None) -> _Pairs:
     pairs = _Pairs(pp.n, keep)
-    for batch in iter_coverage(src, pp, mode=mode, budget_bytes=budget_bytes,
-                               batch_cells=batch_cells, progress=progress):
+    for item in iter_coverage(src, pp, mode=mode, budget_bytes=budget_bytes,
+                              batch_cells=batch_cells, progress=progress):
+        batch = item.flat() if isinstance(item, CoverageBlock) else item
         ok = _measured_mask(src, batch.values, not_measured)
         pairs.add(batch.poly[ok], _as_physical(src, batch.values[ok]), batch.weight[ok],
                   threshold)

@@ -103,7 +103,11 @@ def test_fixture_exact_fractions(fixture_tif):
     assert row["coverage"] == pytest.approx(1.0)
 
 
-def test_fixture_not_measured_class_excluded(fixture_tif):
+@pytest.mark.parametrize("big_cells", [16_384, 1])
+def test_fixture_not_measured_class_excluded(fixture_tif, monkeypatch, big_cells):
+    import qpvgeo.coverage
+
+    monkeypatch.setattr(qpvgeo.coverage, "_BIG_CELLS", big_cells)
     res = class_fractions(fixture_tif, one_zone(BUILDING), not_measured=(0,))
     measured = 4.0 - 0.25  # the class-0 corner is not measured
     assert [c for c in res.columns if isinstance(c, int)] == [1, 2, 3]
@@ -349,9 +353,16 @@ def random_case(tmp_path_factory):
     return ctif, ttif, zones
 
 
-def test_class_fractions_match_exactextract(random_case):
+@pytest.mark.parametrize("path", ["small", "large"])
+def test_class_fractions_match_exactextract(random_case, monkeypatch, path):
+    # "large" sends every polygon through the per-window path (2-D buffers and one weighted
+    # bincount per window) that zones use, "small" through the shared flat buffers.
     from exactextract import exact_extract
 
+    import qpvgeo.coverage
+
+    if path == "large":
+        monkeypatch.setattr(qpvgeo.coverage, "_BIG_CELLS", 1)
     ctif, _, zones = random_case
     ours = class_fractions(ctif, zones, coverage="exact")
     assert_result(ours, zones.index)
@@ -370,9 +381,14 @@ def test_class_fractions_match_exactextract(random_case):
     assert compared > 300
 
 
-def test_raster_summary_matches_exactextract(random_case):
+@pytest.mark.parametrize("path", ["small", "large"])
+def test_raster_summary_matches_exactextract(random_case, monkeypatch, path):
     from exactextract import exact_extract
 
+    import qpvgeo.coverage
+
+    if path == "large":
+        monkeypatch.setattr(qpvgeo.coverage, "_BIG_CELLS", 1)
     _, ttif, zones = random_case
     ours = raster_summary(ttif, zones, stats=("mean", "median", "p90", "p25", "min", "max",
                                               "std", "count"))
