@@ -535,8 +535,9 @@ class WalkingGraph:
         """Build the graph from a street line layer.
 
         Lines are connected where they share a vertex (within ``snap_tolerance_m``), as OSM
-        ways or BD TOPO road sections are; lines that merely cross (bridges, tunnels) are not
-        connected.
+        ways or BD TOPO road sections are, and where a line *ends* on another line (a
+        T-junction drawn without a shared vertex: the end point is inserted into the other
+        line). Lines that merely cross (bridges, tunnels) are not connected.
 
         Parameters
         ----------
@@ -559,6 +560,7 @@ class WalkingGraph:
         if len(parts) == 0:
             raise EmptyLayerError(f"{v.layer_name(name)}: no line geometry; a walking graph "
                                   "needs a street line layer (LineString)")
+        parts = _join_t_junctions(parts, snap_tolerance_m)
         if max_segment_m and max_segment_m > 0:
             parts = shapely.segmentize(parts, max_segment_m)
         coords, line_idx = shapely.get_coordinates(parts, return_index=True)
@@ -672,6 +674,39 @@ class WalkingGraph:
 
     def __repr__(self) -> str:
         return f"WalkingGraph({self.n_nodes} nodes, {self.n_edges} edges, EPSG:2154)"
+
+
+def _join_t_junctions(parts: np.ndarray, tol: float) -> np.ndarray:
+    """Insert into each line the end points of other lines that lie on its interior."""
+    n = len(parts)
+    ends = np.concatenate([shapely.get_point(parts, 0), shapely.get_point(parts, -1)])
+    owner = np.concatenate([np.arange(n), np.arange(n)])
+    tree = shapely.STRtree(parts)
+    ei, li = tree.query(ends, predicate="dwithin", distance=tol)
+    keep = li != owner[ei]
+    ei, li = ei[keep], li[keep]
+    if len(ei) == 0:
+        return parts
+    pos = shapely.line_locate_point(parts[li], ends[ei])
+    length = shapely.length(parts[li])
+    inner = (pos > tol) & (pos < length - tol)
+    ei, li, pos = ei[inner], li[inner], pos[inner]
+    if len(ei) == 0:
+        return parts
+    out = parts.copy()
+    end_xy = shapely.get_coordinates(ends[ei])
+    order = np.lexsort((pos, li))
+    li, pos, end_xy = li[order], pos[order], end_xy[order]
+    bounds = np.flatnonzero(np.diff(li)) + 1
+    for grp in np.split(np.arange(len(li)), bounds):
+        line = li[grp[0]]
+        xy = shapely.get_coordinates(parts[line])
+        cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+        at = np.concatenate([cum, pos[grp]])
+        pts = np.concatenate([xy, end_xy[grp]])
+        k = np.argsort(at, kind="stable")
+        out[line] = shapely.linestrings(pts[k])
+    return out
 
 
 def _as_graph(graph: Any) -> WalkingGraph | None:

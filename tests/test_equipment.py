@@ -347,3 +347,18 @@ def test_equipment_access_accepts_networkx_graph(zones, equipment, residences):
     d1, d2 = 950 + 550, math.hypot(40, 40) + 950 + 550
     assert out["reach_method"].iloc[0] == "network"
     assert out["medecin_nearest_mean_m"].iloc[0] == pytest.approx((3 * d1 + d2) / 4, abs=1e-3)
+
+
+def test_graph_joins_t_junctions_but_not_crossings():
+    """B ends on A's interior at (50, 0) without a shared vertex: joined (T-junction).
+    C crosses A at (80, 0) without a vertex (a bridge): not joined."""
+    a = ln((0, 0), (100, 0))
+    b = ln((50, 0), (50, 100))
+    c = ln((80, -50), (80, 50))
+    g = WalkingGraph.from_lines(gpd.GeoDataFrame(geometry=[a, b, c], crs=2154),
+                                max_segment_m=0)
+    d = g.distances_from(np.array([[X0, Y0]]))
+    nodes, _ = g.snap(np.array([[X0 + 50, Y0 + 100], [X0 + 100, Y0]]))
+    assert d[nodes] == pytest.approx([50 + 100, 100])
+    assert g.n_nodes == 2 + 1 + 1 + 2  # A's ends, the junction, B's far end, C's ends
+    assert len(g.main_nodes) == 4  # C is a separate component
