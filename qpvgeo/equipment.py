@@ -154,9 +154,11 @@ class PointAssignment:
     n_outside_zones
         Located points outside every zone.
     n_outside_territory
-        Located points outside the territory (``None`` when no territory was given).
+        Located points outside the territory and outside every zone (``None`` when no
+        territory was given).
     in_territory
-        Boolean array per point (all True when no territory was given).
+        Boolean array per point: inside the territory polygon (all True when no territory was
+        given). Points of a zone overflowing the territory may be outside it.
     """
 
     point_pos: np.ndarray
@@ -255,8 +257,8 @@ def _assign(
         terr_geom = shapely.union_all(np.asarray(terr.geometry.array))
         in_terr = np.zeros(n, dtype=bool)
         in_terr[loc_pos] = shapely.intersects(terr_geom, geom[loc_pos])
-        in_terr |= inside_any
-        n_out_terr = int((located & ~in_terr).sum())
+        # points in a zone are never "lost", even where a zone overflows the territory
+        n_out_terr = int((located & ~in_terr & ~inside_any).sum())
         if warn and n_out_terr:
             warnings.warn(
                 f"{label}: {n_out_terr} of {n} {what} lie outside the territory and outside "

@@ -383,8 +383,9 @@ def social_housing_stock(
     population
         Inhabitants per zone (column of ``zones`` or Series).
     territory
-        Territory polygon(s) (e.g. the EPCI). Its dwellings are the denominator of
-        ``rpls_share_of_territory``; without it, all located dwellings given are.
+        Territory polygon(s) (e.g. the EPCI). The dwellings inside it are the denominator of
+        ``rpls_share_of_territory`` (dwellings of a zone overflowing the territory are counted
+        in the zone but not in that denominator); without it, all located dwellings given are.
     id_col, duplicates
         Dwelling identifier rule, see :func:`prepare_rpls`.
     territory_row

@@ -215,3 +215,41 @@ def test_territory_row(stock2017, stock2023, zones):
     assert (t["estab_2017_count"], t["estab_2023_count"]) == (3, 5)
     assert t["estab_change_share"] == pytest.approx((5 - 3) / 3)
     assert t["creations_2023_per_inhab"] == pytest.approx(3 / 5000)
+
+
+# ---------------------------------------------------------------------------- demo territory
+
+@pytest.fixture(scope="module")
+def demo():
+    from qpvgeo import datasets
+
+    return datasets.load_demo(["qpv", "epci", "sirene_2017", "sirene_2023",
+                               "qpv_indicators_2020", "pop_2020"])
+
+
+@pytest.mark.slow
+def test_demo_economy_tables_for_every_qpv_and_the_territory(demo):
+    qpv = demo["qpv"].set_index("code_qpv")
+    terr = demo["epci"].loc[demo["epci"]["siren_epci"] == "246200364"]
+    terr = terr.assign(P20_POP=demo["pop_2020"]["P20_POP"].sum())
+    pop = demo["qpv_indicators_2020"].set_index("code_qpv")["P20_POP"]
+    pop["territory"] = terr["P20_POP"].iloc[0]  # a Series gives the territory by its label
+    s17, s23 = demo["sirene_2017"], demo["sirene_2023"]
+    with pytest.warns(DataQualityWarning, match="outside the territory"):
+        out = economic_activity(s17, s23, qpv, year0=2017, year1=2023, population=pop,
+                                territory=terr, territory_row=True)
+    assert list(out.index) == [*qpv.index, "territory"]
+    q = out.drop(index="territory")
+    # peer check: active establishments per QPV by a geopandas spatial join
+    act = s23.loc[s23["etat"] == "A", ["geometry"]]
+    j = gpd.sjoin(act, qpv[["geometry"]], predicate="within")["code_qpv"].value_counts()
+    assert q["estab_2023_count"].tolist() == j.reindex(qpv.index, fill_value=0).astype(
+        float).tolist()
+    t = out.loc["territory"]
+    assert t["estab_2023_count"] >= q["estab_2023_count"].sum()
+    assert t["creations_2023_per_inhab"] == pytest.approx(
+        t["creations_2023_count"] / terr["P20_POP"].iloc[0])
+    for y in (2017, 2023):
+        assert (out[f"sector_{y}_known_count"] + out[f"sector_{y}_unknown_count"]
+                == out[f"estab_{y}_count"]).all()
+    assert out["creations_2023_ei_share"].between(0, 1).all()

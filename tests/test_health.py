@@ -174,3 +174,48 @@ def test_school_access_from_college_layer_with_ep(zones, territory):
     assert qa["college_reach_ips_mean"] == pytest.approx((78 + 92 + 110) / 3)
     assert qa["college_reach_rep_sum"] == 1
     assert qa["college_reach_rep_plus_sum"] == 1
+
+
+# ---------------------------------------------------------------------------- demo territory
+
+@pytest.fixture(scope="module")
+def demo():
+    from qpvgeo import datasets
+
+    return datasets.load_demo(["qpv", "epci", "bpe", "buildings", "colleges", "streets",
+                               "qpv_indicators_2020", "pop_2020"])
+
+
+@pytest.mark.slow
+def test_demo_health_tables_for_every_qpv_and_the_territory(demo):
+    qpv = demo["qpv"].set_index("code_qpv")
+    terr = demo["epci"].loc[demo["epci"]["siren_epci"] == "246200364"]
+    pop = demo["qpv_indicators_2020"].set_index("code_qpv")["P20_POP"]
+    terr_pop = float(demo["pop_2020"]["P20_POP"].sum())
+    bpe = demo["bpe"]
+    with pytest.warns(DataQualityWarning) as rec:
+        out = health_access(bpe, qpv, vintage=2023, population=pop,
+                            residences=demo["buildings"], graph=demo["streets"],
+                            territory=terr, territory_population=terr_pop, territory_row=True,
+                            name="bpe")
+    assert any("D265" in str(w.message) for w in rec)  # a 2025 code in a 2023 file
+    assert list(out.index) == [*qpv.index, "territory"]
+    assert (out["reach_method"] == "network").all()
+    assert (out["source"] == "illustratif").all()
+    gp = bpe.loc[bpe["typequ"] == "D201"]
+    by_code = gp["code_qpv"].value_counts().reindex(qpv.index, fill_value=0)
+    assert out["medecin_generaliste_inside_count"].iloc[:-1].tolist() == by_code.astype(
+        float).tolist()
+    for k in DEFAULT_HEALTH_KINDS:
+        assert (out[f"{k}_reach_count"] >= out[f"{k}_inside_count"]).all()
+        assert out[f"{k}_covered_share"].between(0, 1).all()
+        assert out[f"{k}_per_10000"].notna().all()
+    assert out.loc["territory", "medecin_generaliste_per_10000_ratio"] == pytest.approx(1)
+    with pytest.warns(DataQualityWarning, match="outside the territory"):
+        sc = school_access(demo["colleges"], qpv, vintage=2023, territory=terr,
+                           territory_row=True)
+    assert list(sc.index) == [*qpv.index, "territory"]
+    inside = gpd.sjoin(demo["colleges"][["geometry"]], terr[["geometry"]], predicate="within")
+    assert sc.loc["territory", "college_inside_count"] == len(inside)
+    assert (sc["college_reach_rep_sum"] + sc["college_reach_rep_plus_sum"]
+            <= sc["college_reach_count"]).all()

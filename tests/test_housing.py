@@ -332,3 +332,50 @@ def test_territory_row(rpls, zones, territory):
     assert qt.loc["QA", "quality_poor_dwellings_share"] == 1
     with pytest.raises(SchemaError, match="territory="):
         housing_quality(q, zones, dwellings_col="nb_logts", territory_row=True)
+
+
+# ---------------------------------------------------------------------------- demo territory
+
+@pytest.fixture(scope="module")
+def demo():
+    from qpvgeo import datasets
+
+    return datasets.load_demo(["qpv", "epci", "rpls", "housing_quality", "qpv_indicators_2020",
+                               "logement_2020"])
+
+
+@pytest.mark.slow
+def test_demo_housing_tables_for_every_qpv_and_the_territory(demo):
+    qpv = demo["qpv"].set_index("code_qpv")
+    terr = demo["epci"].loc[demo["epci"]["siren_epci"] == "246200364"]
+    terr = terr.assign(P20_RP=demo["logement_2020"]["P20_RP"].sum())
+    ind = demo["qpv_indicators_2020"].set_index("code_qpv")
+    rp = pd.concat([ind["P20_RP"], pd.Series({"territory": terr["P20_RP"].iloc[0]})])
+    rpls = demo["rpls"]
+    with pytest.warns(DataQualityWarning, match="outside the territory"):
+        out = social_housing(rpls, qpv, main_residences=rp, population=ind["P20_POP"],
+                             territory=terr, territory_row=True, name="rpls")
+    assert list(out.index) == [*qpv.index, "territory"]
+    assert (out["source"] == "illustratif").all()
+    q = out.drop(index="territory")
+    # per-QPV counts equal the file's own QPV code (PLG_QP24, read as code_qpv)
+    by_code = rpls["code_qpv"].value_counts().reindex(qpv.index, fill_value=0)
+    assert q["rpls_count"].tolist() == by_code.astype(float).tolist()
+    # peer check: geopandas spatial join
+    j = gpd.sjoin(rpls[["geometry"]], qpv[["geometry"]], predicate="within")
+    assert q["rpls_count"].tolist() == j["code_qpv"].value_counts().reindex(
+        qpv.index, fill_value=0).astype(float).tolist()
+    t = out.loc["territory"]
+    assert t["rpls_share_of_territory"] == 1
+    assert q["rpls_share_of_territory"].sum() == pytest.approx(q["rpls_count"].sum()
+                                                              / t["rpls_count"])
+    assert q["rpls_share_of_rp"].notna().all()
+    assert t["rpls_share_of_rp"] == pytest.approx(t["rpls_count"] / terr["P20_RP"].iloc[0])
+    for block in ("era", "finan", "size", "dpe"):
+        assert (out[f"{block}_known_count"] + out[f"{block}_unknown_count"]
+                == out["rpls_count"]).all()
+    hq = housing_quality(demo["housing_quality"], qpv, dwellings_col="nb_logts",
+                         territory=terr, territory_row=True, name="qualite")
+    assert list(hq.index) == [*qpv.index, "territory"]
+    assert (hq["quality_classed_dwellings"] > 0).all()
+    assert hq["quality_poor_dwellings_share"].between(0, 1).all()
