@@ -247,6 +247,19 @@ def source_to_frame(
     return frame
 
 
+def vector_layer(alg: Any, parameters: dict, name: str, context: Any) -> Any:
+    """The vector layer behind a feature-source parameter (also given as a definition with
+    "selected features only", which ``parameterAsVectorLayer`` does not unwrap in 3.22)."""
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProcessingUtils
+
+    value = parameters.get(name)
+    if isinstance(value, QgsProcessingFeatureSourceDefinition):
+        layer = QgsProcessingUtils.mapLayerFromString(value.source.staticValue(), context)
+        if layer is not None:
+            return layer
+    return alg.parameterAsVectorLayer(parameters, name, context)
+
+
 def raster_path(layer: Any, label: str) -> str:
     """Path or GDAL connection string of a raster layer read by GDAL."""
     if layer is None:

@@ -65,7 +65,7 @@ def ogr_layer(alg: Any, parameters: dict, name: str, context: Any) -> OgrLayer |
     if isinstance(value, QgsProcessingFeatureSourceDefinition) and (
             value.selectedFeaturesOnly or value.featureLimit != -1 or int(value.flags) != 0):
         return None
-    layer = alg.parameterAsVectorLayer(parameters, name, context)
+    layer = convert.vector_layer(alg, parameters, name, context)
     if layer is None or layer.providerType() != "ogr" or layer.subsetString():
         return None
     wkb = layer.wkbType()

@@ -24,6 +24,7 @@ EXPECTED_ALGORITHMS = {
     "interpolate_iris_qpv",
     "social_housing",
     "health_access",
+    "portrait",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -257,3 +258,37 @@ def _classified_small(demo, tmp_path):
     layer.removeSelection()
     QgsProject.instance().takeMapLayer(layer)
     return out
+
+
+@pytest.mark.slow
+def test_portrait_from_project_layers_equals_the_library(demo, run_alg, tmp_path):
+    """The whole portrait with the QPV and buildings given as project layers (the buildings as
+    a selection-free shapefile layer, the QPV through a selection of all features, so they are
+    copied): same indicators as qpvgeo.portrait.run_portrait on the demo configuration."""
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject
+
+    from qpvgeo.portrait import run_portrait
+
+    qpv = demo["qpv"]
+    QgsProject.instance().addMapLayer(qpv, False)
+    qpv.selectAll()
+    out = tmp_path / "portrait_plugin"
+    try:
+        res = run_alg("portrait", {
+            "DEMO": True, "QPV": QgsProcessingFeatureSourceDefinition(qpv.id(), True),
+            "BUILDINGS": demo["buildings"], "THERMOGRAPHY": demo["heatloss"],
+            "OPEN_MAP": False, "OUTPUT_FOLDER": str(out)})
+    finally:
+        qpv.removeSelection()
+        QgsProject.instance().takeMapLayer(qpv)
+    assert res["MAP"] == str(out / "carte.html")
+    assert (out / "rapport.html").exists()
+    assert (out / "portrait.gpkg").exists()
+    with quiet():
+        expected = run_portrait(None, tmp_path / "portrait_library")
+    got = (out / "indicateurs.csv").read_bytes()
+    assert got == (Path(expected.out_dir) / "indicateurs.csv").read_bytes()
+    table = pd.read_csv(out / "indicateurs.csv", sep=";", dtype=str)
+    assert len(table) > 100
+    assert (table["donnees_illustratives"] == "True").all()
+    assert "illustrati" in (out / "rapport.html").read_text(encoding="utf-8").lower()

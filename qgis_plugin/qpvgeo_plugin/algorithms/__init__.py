@@ -8,6 +8,7 @@ from .heat_loss_shares import HeatLossShares
 from .housing import SocialHousing
 from .interpolate import InterpolateIrisQpv
 from .iris_qpv import IrisQpvOverlap
+from .portrait import Portrait
 
 ALGORITHMS: list[type] = [
     BuildingHeatLoss,
@@ -16,4 +17,5 @@ ALGORITHMS: list[type] = [
     InterpolateIrisQpv,
     SocialHousing,
     HealthAccess,
+    Portrait,
 ]
