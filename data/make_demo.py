@@ -75,6 +75,7 @@ POVERTY_LINE = {2020: 13_224.0, 2015: 12_180.0}
 
 T0 = time.perf_counter()
 QUIET = False
+PIXELS = {"heatloss": 2.0, "temperature": 5.0}  # metres; --heatloss-pixel for benchmarks
 
 
 def log(msg: str) -> None:
@@ -607,6 +608,13 @@ def _layout_run(t: int, ua: float, ub: float, rng: FastRand, moderne: bool,
             gap = rng.uniform(20, 40)
             rec = (t, cur, cur + length, 10.0, depth, n, floors, height, year,
                    "Résidentiel", usage2, 0)
+        elif rng.random() < 0.06:  # T_ACT: a caretaker's or an old farm house
+            length, depth = rng.uniform(9, 12), 9.5
+            if cur + length > ub:
+                return
+            rec = (t, cur, cur + length, 8.0, depth, 1, 2, 7.5, rng.integers(1920, 1990),
+                   "Résidentiel", usage2, 0)
+            gap = rng.uniform(10, 20)
         else:  # T_ACT
             length = rng.uniform(30, 120)
             if cur + length > ub:
@@ -1004,8 +1012,9 @@ def build_dwellings(qpv: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> pd.DataFrame:
     bt = d["btype"].to_numpy()
     n_dw = b["n_dw"].to_numpy()[bi]
     small = (bt == T_CENTRE) & (n_dw <= 3)
-    d["maison"] = (bt == T_CITE) | (bt == T_PAV) | small
-    zone = np.select([bt == T_CITE, small, bt == T_PAV], [Z_CITE, Z_CENTRE, Z_PAV], Z_COLL)
+    d["maison"] = (bt == T_CITE) | (bt == T_PAV) | small | (bt == T_ACT)
+    zone = np.select([bt == T_CITE, small, (bt == T_PAV) | (bt == T_ACT)],
+                     [Z_CITE, Z_CENTRE, Z_PAV], Z_COLL)
     q = d["qpv"].to_numpy()
     d["zone"] = np.where(q >= 0, 10 + q, zone)
     # rooms
@@ -1013,8 +1022,9 @@ def build_dwellings(qpv: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> pd.DataFrame:
     cum = {"cite": [0, 0.03, 0.25, 0.70, 0.95], "pav": [0, 0.01, 0.10, 0.42, 0.78],
            "centre": [0, 0.03, 0.14, 0.40, 0.74], "coll": [0.08, 0.30, 0.66, 0.92, 0.99]}
     rooms = np.zeros(len(d), dtype=int)
-    for key, mask in (("cite", bt == T_CITE), ("pav", bt == T_PAV), ("centre", small),
-                      ("coll", ~((bt == T_CITE) | (bt == T_PAV) | small))):
+    for key, mask in (("cite", bt == T_CITE), ("pav", (bt == T_PAV) | (bt == T_ACT)),
+                      ("centre", small),
+                      ("coll", ~((bt == T_CITE) | (bt == T_PAV) | (bt == T_ACT) | small))):
         rooms[mask] = 1 + np.searchsorted(np.array(cum[key]), u[mask], side="right")
     big = q == int(np.flatnonzero(qpv["code_qp"] == "QN06226M")[0])  # Cité 2: large houses
     rooms[big] = np.maximum(rooms[big], rng.choice([4, 5, 5, 6], big.sum()))
@@ -2154,7 +2164,7 @@ def thermography(b: gpd.GeoDataFrame, out: Path, *, pixel: float = 2.0,
     arr[on] = vals
     arr[~inside] = 255
     prof = _raster_profile(tr, w, h, "uint8", 255, CC50)
-    path = out / "illustratif_deperdition_thermique_cc50_2m.tif"
+    path = out / f"illustratif_deperdition_thermique_cc50_{pixel:g}m.tif"
     with rasterio.open(path, "w", **prof) as dst:
         dst.write(arr, 1)
         dst.update_tags(QPVGEO_SOURCE=SOURCE, QPVGEO_VINTAGE="2021",
@@ -2181,7 +2191,7 @@ def thermography(b: gpd.GeoDataFrame, out: Path, *, pixel: float = 2.0,
     tmap = tmap.astype(np.float32)
     tmap[~inside2] = np.nan
     prof2 = _raster_profile(tr2, w2, h2, "float32", float("nan"), CC50)
-    path2 = out / "illustratif_temperature_apparente_cc50_5m.tif"
+    path2 = out / f"illustratif_temperature_apparente_cc50_{temp_pixel:g}m.tif"
     with rasterio.open(path2, "w", **prof2) as dst:
         dst.write(tmap, 1)
         dst.update_tags(QPVGEO_SOURCE=SOURCE, QPVGEO_VINTAGE="2021", QPVGEO_UNITS="degC",
@@ -2756,7 +2766,7 @@ def generate(out: Path) -> dict[str, Any]:
     write_shp(housing_quality(b, frames), p)
     add(p)
     log("vector layers and tables written")
-    tinfo = thermography(b, thermo)
+    tinfo = thermography(b, thermo, pixel=PIXELS["heatloss"], temp_pixel=PIXELS["temperature"])
     tinfo["summer_lst"] = summer_lst(terr, b, acts, thermo)
     files += [thermo / tinfo[k]["path"] for k in ("heatloss", "temperature", "summer_lst")]
     log("rasters written")
@@ -2787,8 +2797,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--if-missing", action="store_true",
                     help="do nothing when the stamp .demo-complete is there")
+    ap.add_argument("--heatloss-pixel", type=float, default=2.0,
+                    help="pixel size of the heat-loss raster, metres (default 2, peak memory "
+                    "about 1.2 GB; 1 m for benchmarks: 4 times more pixels, about 2.5 GB)")
+    ap.add_argument("--temperature-pixel", type=float, default=5.0,
+                    help="pixel size of the apparent-temperature raster, metres (default 5)")
     args = ap.parse_args(argv)
     QUIET = args.quiet
+    for px in (args.heatloss_pixel, args.temperature_pixel):
+        if px <= 0 or abs(100 / px - round(100 / px)) > 1e-9:
+            ap.error(f"pixel size {px} m must divide 100 m (e.g. 0.5, 1, 2, 4, 5, 10)")
+    PIXELS.update(heatloss=args.heatloss_pixel, temperature=args.temperature_pixel)
     out = args.out.resolve()
     (out / "shapes").mkdir(parents=True, exist_ok=True)
     # One generation at a time per folder (qpvgeo.datasets may start one from another

@@ -291,9 +291,11 @@ def test_iris_partition_the_communes(demo):
     assert (iris["code_iris"].str[:5] == iris["insee_com"]).all()
     for code, g in com.geometry.items():
         parts = iris[iris["insee_com"] == code]
-        # same area and no overlap: union equals the commune, areas add up
-        assert parts.area.sum() == pytest.approx(g.area, rel=1e-6, abs=50)
-        assert parts.geometry.union_all().symmetric_difference(g).area < 50
+        # same area and no overlap: union equals the commune, areas add up (IRIS vertices are
+        # stored to the centimetre: a band of 1 cm along the boundaries is tolerated)
+        tol = 0.01 * (g.length + parts.length.sum())
+        assert parts.area.sum() == pytest.approx(g.area, abs=tol)
+        assert parts.geometry.union_all().symmetric_difference(g).area < tol
     z = iris[iris["typ_iris"] == "Z"]
     assert (z["code_iris"].str[5:] == "0000").all()
     assert set(iris["typ_iris"]) == {"H", "A", "Z"}
