@@ -77,7 +77,7 @@ def test_zip_build(tmp_path):
     assert out.read_bytes() == out2.read_bytes()
 
 
-def test_health_kinds_match_the_library():
+def test_health_kinds_match_the_library(plugin):
     sys.path.insert(0, str(PLUGIN_DIR.parent))
     from qpvgeo_plugin.algorithms.health import DEFAULT_KINDS, HEALTH_KINDS, LABELS
 
@@ -114,7 +114,7 @@ def test_missing_package_gives_a_french_message_not_a_traceback(plugin, monkeypa
     assert alg.canExecute()[0]
 
 
-def test_version_too_old_is_reported():
+def test_version_too_old_is_reported(plugin):
     from qpvgeo_plugin import deps
 
     deps.reset_cache()
