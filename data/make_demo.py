@@ -46,6 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import scipy  # noqa: F401  (ndimage, sparse, spatial, special are used below)
+except ImportError:  # pragma: no cover - the .venv made by `make` has it (via tobler)
+    sys.exit("data/make_demo.py needs scipy: pip install scipy (or pip install -e '.[test]')")
 import geopandas as gpd
 import numpy as np
 import pandas as pd
