@@ -120,3 +120,55 @@ def test_clashing_wheels_are_refused_not_crashed(installed_profile, tmp_path):
     assert "Conflit de bibliothèques" in proc.stdout + proc.stderr
     assert "--no-binary shapely" in proc.stdout + proc.stderr
     assert not (tmp_path / "out.gpkg").exists()
+
+
+def test_building_heat_loss_through_qgis_process(installed_profile, qgis_site, tmp_path):
+    """GeoPackage in and out (the bulk path) inside qgis_process: same classes as the library."""
+    import geopandas as gpd
+    import numpy as np
+    from qgis_helpers import X0, Y0, write_raster
+    from shapely import box
+
+    from qpvgeo.thermography import building_heat_loss
+
+    array = np.ones((40, 40), dtype="uint8")
+    array[:, 20:] = 4
+    raster = write_raster(tmp_path / "thermo.tif", array)
+    buildings = gpd.GeoDataFrame(
+        {"nom": [f"B{i}" for i in range(6)]},
+        geometry=[box(X0 + 2 + 6 * i, Y0 + 5, X0 + 7 + 6 * i, Y0 + 12) for i in range(6)],
+        crs=2154)
+    buildings.to_file(tmp_path / "batiments.gpkg")
+    out = tmp_path / "classes.gpkg"
+    proc = run_qgis_process(installed_profile, qgis_site, "--json", "run",
+                            "qpvgeo:building_heat_loss", "--", f"RASTER={raster}",
+                            f"BUILDINGS={tmp_path / 'batiments.gpkg'}", f"OUTPUT={out}",
+                            cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = gpd.read_file(out, layer="batiments")
+    expected = building_heat_loss(raster, buildings)
+    assert list(got["libelle_deperdition"]) == list(expected["heatloss_label"])
+    np.testing.assert_allclose(got["pixels_valides"], expected["heatloss_valid_px"])
+
+
+def test_portrait_in_qgis_process_runs_or_names_the_clashing_package(installed_profile,
+                                                                     qgis_site, tmp_path):
+    """The portrait writes files with pyogrio: inside QGIS on Linux its wheel (own GDAL) must
+    be refused with the fix, not crash; with a pyogrio built on QGIS's GDAL it runs."""
+    sys.path.insert(0, str(ROOT / "qgis_plugin"))
+    from qpvgeo_plugin import deps
+
+    bundled = deps._bundled_version("pyogrio", "libgdal-")
+    proc = run_qgis_process(installed_profile, qgis_site, "run", "qpvgeo:portrait", "--",
+                            "DEMO=true", "OPEN_MAP=false",
+                            f"OUTPUT_FOLDER={tmp_path / 'portrait'}", cwd=tmp_path)
+    from osgeo import gdal
+
+    if bundled and bundled.split(".")[:3] != gdal.__version__.split(".")[:3]:
+        assert proc.returncode not in (0, -6, -11, 134, 139), proc.stdout + proc.stderr
+        assert "pyogrio" in proc.stdout + proc.stderr
+        assert "Conflit de bibliothèques" in proc.stdout + proc.stderr
+        assert not (tmp_path / "portrait").exists()
+    else:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert (tmp_path / "portrait" / "carte.html").exists()
