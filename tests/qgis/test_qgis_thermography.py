@@ -255,3 +255,30 @@ def test_fast_path_respects_selected_features(raster, buildings, run_alg, tmp_pa
         assert sorted(read_output(out)["nom"]) == ["A", "C"]
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_bulk_path_output_is_loaded_named_and_styled(raster, buildings, tmp_path, plugin):
+    """runAndLoadResults (the toolbox) on the bulk GeoPackage path: the layer is added to the
+    project with its name and the heat-loss style."""
+    import processing
+    from qgis.core import QgsProject
+
+    src = _gpkg_copy(buildings, tmp_path / "in.gpkg")
+    out = str(tmp_path / "classes.gpkg")
+    before = set(QgsProject.instance().mapLayers())
+    processing.runAndLoadResults("qpvgeo:building_heat_loss", {
+        "RASTER": raster, "BUILDINGS": src, "OUTPUT": out})
+    added = [QgsProject.instance().mapLayer(i)
+             for i in set(QgsProject.instance().mapLayers()) - before]
+    try:
+        assert len(added) == 1
+        layer = added[0]
+        assert layer.source().startswith(out)
+        assert layer.name() == "Déperditions thermiques par bâtiment"
+        assert layer.renderer().type() == "categorizedSymbol"
+        assert layer.renderer().classAttribute() == "libelle_deperdition"
+        colours = {c.value(): c.symbol().color().name() for c in layer.renderer().categories()}
+        assert colours["fortes"] == "#fdd835"
+        assert colours["excessives"] == "#d7191c"
+    finally:
+        QgsProject.instance().removeMapLayers([lyr.id() for lyr in added])
