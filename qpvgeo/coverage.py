@@ -438,32 +438,37 @@ def _accumulate(
 
 def _flat_cells(
     acc: np.ndarray, rowlen: np.ndarray, cell_off: np.ndarray, r0: np.ndarray, r1: np.ndarray,
-    c0: np.ndarray, mode: CoverageMode,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    c0: np.ndarray, mode: CoverageMode, win_r0: int, win_c0: int, win_w: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coverage of many small chunks at once from their increments.
 
-    Returns (chunk, row, col, weight) of the cells with non-zero coverage.
+    Returns (chunk, window index, weight) of the cells with non-zero coverage, the window
+    index being the flat position in the raster window starting at ``(win_r0, win_c0)`` with
+    ``win_w`` columns.
     """
-    cs = np.cumsum(acc)
-    # subtract the running sum at the start of every buffer row (exact restart per row)
-    nrows = (r1 - r0)
-    rchunk, _ = _ranges(nrows)
-    row_starts = cell_off[rchunk] + _ranges(nrows)[1] * rowlen[rchunk]
-    prev = np.where(row_starts > 0, cs[np.maximum(row_starts - 1, 0)], 0.0)
-    cov = cs - np.repeat(prev, rowlen[rchunk])
-    del cs, prev
-    thresh = 0.5 if mode == "centre" else _EPS
-    nz = np.flatnonzero(cov > thresh)
+    nrows = r1 - r0
+    rchunk, ri = _ranges(nrows)  # chunk and row number of every buffer row
+    rl = rowlen[rchunk]
+    row_start = cell_off[rchunk] + ri * rl
+    cs = np.cumsum(acc, dtype=np.float64)
+    # subtract the running sum at the start of every buffer row (exact restart per row) and
+    # clear the sink column (its coverage is the row's sum, zero up to rounding)
+    prev = np.where(row_start > 0, cs[np.maximum(row_start - 1, 0)], 0.0)
+    cov = cs
+    cov -= np.repeat(prev, rl)
+    cov[row_start + rl - 1] = 0.0
+    del prev
+    mask = cov > (0.5 if mode == "centre" else _EPS)
+    nz = np.flatnonzero(mask)
     w = np.minimum(cov[nz], 1.0) if mode == "exact" else np.ones(len(nz))
-    cidx = np.searchsorted(cell_off, nz, side="right") - 1
-    local = nz - cell_off[cidx]
-    rl = rowlen[cidx]
-    i = local // rl
-    j = local - i * rl
-    inside = j < rl - 1  # drop the sink column
-    if not inside.all():
-        cidx, i, j, w = cidx[inside], i[inside], j[inside], w[inside]
-    return cidx, r0[cidx] + i, c0[cidx] + j, w
+    # number of selected cells per buffer row, from the running count at row ends
+    counts = np.cumsum(mask, dtype=np.int64)[row_start + rl - 1]
+    counts[1:] -= counts[:-1].copy()
+    # window index = buffer index + (window offset of the row - buffer offset of the row)
+    shift = (r0[rchunk] + ri - win_r0) * win_w + (c0[rchunk] - win_c0) - row_start
+    widx = nz + np.repeat(shift, counts)
+    chunk = np.repeat(rchunk, counts)
+    return chunk, widx, w
 
 
 def iter_coverage(
@@ -625,10 +630,9 @@ def _small_polygons(
             sl = slice(int(s), int(t))
             acc, rowlen, cell_off = _accumulate(pp, ch_poly[sl], ch_r0[sl], ch_r1[sl],
                                                 ch_c0[sl], ch_c1[sl], mode)
-            cidx, rows_, cols_, w = _flat_cells(acc, rowlen, cell_off, ch_r0[sl], ch_r1[sl],
-                                                ch_c0[sl], mode)
+            cidx, widx, w = _flat_cells(acc, rowlen, cell_off, ch_r0[sl], ch_r1[sl],
+                                        ch_c0[sl], mode, RR0, C0, win_w)
             del acc
-            widx = (rows_ - RR0) * win_w + (cols_ - C0)
             yield CoverageBatch(ch_poly[sl][cidx], flat[widx], w)
             state[0] += float(ch_cells[sl].sum())
             report(progress, state[0] / state[1] if state[1] else 1.0,

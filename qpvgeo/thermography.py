@@ -509,6 +509,45 @@ class _ClassAccumulator:
         np.add.at(self.area[block.poly], cols[known], area[known])
         return True
 
+    def add_binned(self, poly: np.ndarray, values: np.ndarray, weight: np.ndarray,
+                   src: RasterSource, not_measured: Sequence[float]) -> bool:
+        """Add cells of 8/16-bit rasters with one weighted bincount over (polygon, value).
+
+        Nodata and not-measured values are binned too and dropped afterwards, which avoids
+        filtering every cell. Returns False (nothing added) when not applicable.
+        """
+        if values.dtype.kind not in "iub" or values.dtype.itemsize > 2:
+            return False
+        if not len(poly):
+            return True
+        pmin, pmax = int(poly.min()), int(poly.max())
+        span = pmax - pmin + 1
+        if values.dtype == np.uint8:
+            base, nv, v = 0, 256, values
+        else:
+            base = int(values.min())
+            nv = int(values.max()) - base + 1
+            v = values.astype(np.int64) - base
+        if span * nv > 20_000_000:
+            return False
+        sums = np.bincount((poly - pmin) * nv + v, weights=weight,
+                           minlength=span * nv).reshape(span, nv)
+        present = np.flatnonzero(sums.sum(axis=0) > 0)
+        vals = (present + base).astype(values.dtype)
+        ok = _measured_mask(src, vals, not_measured)
+        present, vals = present[ok], vals[ok]
+        if not len(present):
+            return True
+        cols = self._columns_for(vals)
+        sub = sums[:, present]
+        self.measured[pmin:pmax + 1] += sub.sum(axis=1)
+        known = cols >= 0
+        if not known.all():
+            self.other_px += float(sub[:, ~known].sum())
+            self.other_values.update(float(x) for x in vals[~known])
+        self.area[pmin:pmax + 1, cols[known]] += sub[:, known]
+        return True
+
     def add(self, poly: np.ndarray, values: np.ndarray, weight: np.ndarray) -> None:
         if not len(poly):
             return
@@ -557,6 +596,8 @@ def _class_areas(
             batch = item.flat()
         else:
             batch = item
+        if acc.add_binned(batch.poly, batch.values, batch.weight, src, not_measured):
+            continue
         ok = _measured_mask(src, batch.values, not_measured)
         acc.add(batch.poly[ok], batch.values[ok], batch.weight[ok])
     return acc

@@ -128,6 +128,20 @@ def test_fixture_centre_fractions(fixture_tif):
     assert res.iloc[0]["measured_px"] == 4
 
 
+@pytest.mark.parametrize("dtype", ["int16", "int32", "float32"])
+def test_other_dtypes_give_the_same_fractions(dtype):
+    # 8/16-bit rasters are binned per (polygon, value); wider integers and floats take the
+    # generic path (np.unique). Same hand-worked fractions; a NaN/-1 cell is nodata.
+    arr = FIXTURE.astype(dtype)
+    nodata = np.nan if dtype == "float32" else -1
+    arr[3, 3] = nodata
+    src = InMemoryRaster(arr, north_up(X0, Y0, 1, 1), "EPSG:2154", nodata=nodata)
+    res = class_fractions(src, one_zone(BUILDING), not_measured=(0,))
+    assert res.iloc[0][1] == pytest.approx(1.5 / 3.75)
+    assert res.iloc[0][3] == pytest.approx(1.25 / 3.75)
+    assert res.iloc[0]["measured_px"] == pytest.approx(3.75)
+
+
 def test_classes_argument_fixes_columns_and_warns_for_unlisted(fixture_tif):
     from qpvgeo.errors import DataQualityWarning
 
