@@ -66,7 +66,7 @@ import shapely
 
 from qpvgeo._progress import ProgressCallback, report
 from qpvgeo.errors import NoOverlapError, RasterError
-from qpvgeo.raster import DEFAULT_BUDGET_BYTES, RasterSource, row_windows
+from qpvgeo.raster import DEFAULT_BUDGET_BYTES, RasterSource, read_blocks, row_windows
 
 __all__ = [
     "DEFAULT_BATCH_CELLS",
@@ -620,7 +620,8 @@ def _small_polygons(
         RR1 = min(R1, int(r_hi[ids].max()))
         C0 = int(c_lo[ids].min())
         C1 = int(c_hi[ids].max())
-        window = source.read((RR0, RR1, C0, C1))
+        window = read_blocks(source, (RR0, RR1, C0, C1), (
+            np.maximum(r_lo[ids], RR0), np.minimum(r_hi[ids], RR1), c_lo[ids], c_hi[ids]))
         flat = window.reshape(-1)
         win_w = C1 - C0
         ch_poly, ch_r0, ch_r1, ch_c0, ch_c1, ch_cells, starts, stops = _chunks(

@@ -49,6 +49,7 @@ __all__ = [
     "RasterSource",
     "Window",
     "open_raster",
+    "read_blocks",
     "row_windows",
 ]
 
@@ -86,8 +87,9 @@ class RasterSource:
         Band scale and offset (physical value = raw * scale + offset), 1 and 0 when unset.
     tags : dict
         Dataset metadata tags (e.g. ``QPVGEO_SOURCE=illustratif``) merged with the band's.
-    block_height : int
-        Natural block height of the band (rows), used to align windows.
+    block_height, block_width : int
+        Natural block size of the band (rows, columns), used to align windows and to read only
+        the blocks that polygons touch.
     """
 
     name: str
@@ -102,6 +104,7 @@ class RasterSource:
     offset: float
     tags: dict[str, str]
     block_height: int
+    block_width: int
 
     def read(self, window: Window) -> np.ndarray:
         """Return the pixels of ``window`` as a 2-D array (rows, cols) of :attr:`dtype`."""
@@ -230,7 +233,7 @@ class _RasterioSource(RasterSource):
             self.scale = float(ds.scales[band - 1] or 1.0)
             self.offset = float(ds.offsets[band - 1] or 0.0)
             self.tags = {**ds.tags(), **ds.tags(band)}
-            self.block_height = int(ds.block_shapes[band - 1][0])
+            self.block_height, self.block_width = (int(v) for v in ds.block_shapes[band - 1])
         except BaseException:
             self.close()
             raise
@@ -289,7 +292,8 @@ class _GdalSource(RasterSource):
         self.scale = float(self._band.GetScale() or 1.0)
         self.offset = float(self._band.GetOffset() or 0.0)
         self.tags = {**(ds.GetMetadata() or {}), **(self._band.GetMetadata() or {})}
-        self.block_height = int(self._band.GetBlockSize()[1])
+        bw, bh = self._band.GetBlockSize()
+        self.block_height, self.block_width = int(bh), int(bw)
 
     def read(self, window: Window) -> np.ndarray:
         r0, r1, c0, c1 = window
@@ -342,7 +346,7 @@ class InMemoryRaster(RasterSource):
         self.nodata = None if nodata is None else float(nodata)
         self.scale, self.offset = float(scale), float(offset)
         self.tags = dict(tags or {})
-        self.block_height = 1
+        self.block_height, self.block_width = 1, self.width
 
     def read(self, window: Window) -> np.ndarray:
         """Return the pixels of ``window`` (a view of the array)."""
@@ -439,3 +443,60 @@ def row_windows(
     while r < stop:
         yield r, min(stop, r + strip)
         r += strip
+
+
+def read_blocks(
+    source: RasterSource, window: Window, boxes: tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                        np.ndarray],
+) -> np.ndarray:
+    """Read the part of ``window`` that the pixel boxes touch, block by block.
+
+    For tiled files, only the blocks (tiles) intersecting at least one box are read, in runs
+    of consecutive blocks; the other pixels of the returned array are left uninitialised (they
+    are never used). When most blocks are needed, or the file is striped, the window is read in
+    one call.
+
+    Parameters
+    ----------
+    source : RasterSource
+        The raster.
+    window : Window
+        ``(row_start, row_stop, col_start, col_stop)`` to return.
+    boxes : tuple of four arrays
+        ``(row_start, row_stop, col_start, col_stop)`` of the pixel boxes (inside ``window``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of the window's shape; pixels inside every box are read from the file.
+    """
+    r0, r1, c0, c1 = window
+    bh, bw = max(1, source.block_height), max(1, source.block_width)
+    if bh == 1 or bw >= c1 - c0:
+        return source.read(window)
+    br0, bc0 = r0 // bh, c0 // bw
+    nbr, nbc = (r1 - 1) // bh - br0 + 1, (c1 - 1) // bw - bc0 + 1
+    rb_lo = boxes[0] // bh - br0
+    rb_hi = (boxes[1] - 1) // bh - br0
+    cb_lo = boxes[2] // bw - bc0
+    cb_hi = (boxes[3] - 1) // bw - bc0
+    nrow = rb_hi - rb_lo + 1
+    ncol = cb_hi - cb_lo + 1
+    total = nrow * ncol
+    owner = np.repeat(np.arange(len(total)), total)
+    pos = np.arange(int(total.sum())) - np.repeat(np.cumsum(total) - total, total)
+    occ = np.zeros((nbr, nbc), dtype=bool)
+    occ[rb_lo[owner] + pos // ncol[owner], cb_lo[owner] + pos % ncol[owner]] = True
+    if occ.mean() > 0.7:
+        return source.read(window)
+    out = np.empty((r1 - r0, c1 - c0), dtype=source.dtype)
+    for i in np.flatnonzero(occ.any(axis=1)):
+        row = np.concatenate([[False], occ[i], [False]])
+        edges = np.flatnonzero(row[1:] != row[:-1])
+        rr0 = max(r0, int(br0 + i) * bh)
+        rr1 = min(r1, int(br0 + i + 1) * bh)
+        for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+            cc0 = max(c0, (bc0 + a) * bw)
+            cc1 = min(c1, (bc0 + b) * bw)
+            out[rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0] = source.read((rr0, rr1, cc0, cc1))
+    return out

@@ -790,3 +790,30 @@ def test_demo_territory_gives_shares_for_every_qpv():
     centre = heat_loss_shares(building_heat_loss(raster, buildings, coverage="centre"), qpv)
     gap = (centre["heatloss_strong_share"] - shares["heatloss_strong_share"]).abs()
     assert gap.max() < 0.1
+
+
+def test_sparse_block_reads_on_tiled_files(tmp_path, monkeypatch):
+    # A tiled 64 x 64 GeoTIFF (16 x 16 tiles) with two small buildings in opposite corners:
+    # only their tiles are read, and the result equals the in-memory one.
+    import qpvgeo.raster
+
+    rng = np.random.default_rng(4)
+    arr = rng.integers(1, 5, size=(64, 64)).astype(np.uint8)
+    t = north_up(X0, Y0, 1, 1)
+    tif = tmp_path / "tiled.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8",
+                       crs="EPSG:2154", transform=t, tiled=True, blockxsize=16,
+                       blockysize=16) as dst:
+        dst.write(arr, 1)
+    b = gpd.GeoDataFrame(geometry=[shapely.box(X0 + 1.5, Y0 - 9.3, X0 + 7.2, Y0 - 2.5),
+                                   shapely.box(X0 + 50.2, Y0 - 60.1, X0 + 55.5, Y0 - 52.7)],
+                         crs=2154)
+    reads = []
+    real = qpvgeo.raster._RasterioSource.read
+    monkeypatch.setattr(qpvgeo.raster._RasterioSource, "read",
+                        lambda self, w: reads.append(w) or real(self, w))
+    res = class_fractions(tif, b)
+    ref = class_fractions(InMemoryRaster(arr, t, "EPSG:2154"), b)
+    pd.testing.assert_frame_equal(res, ref)
+    # each read is one tile, clipped to the polygons' window (rows 2-61, cols 1-56)
+    assert sorted(reads) == [(2, 16, 1, 16), (48, 61, 48, 56)]
