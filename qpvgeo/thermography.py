@@ -1136,7 +1136,8 @@ def heat_loss_shares(
     largest part of its footprint, provided that part is at least as large as the part outside
     every zone (a building straddling two QPV counts once); its whole footprint area then
     counts in that zone. Shares are taken over classified buildings only: "non classé" and
-    "non mesuré" buildings are counted apart, never as 0.
+    "non mesuré" buildings are counted apart, never as 0. Zones of one call should not overlap:
+    compute nested levels (QPV, then the territory) in separate calls.
 
     Parameters
     ----------
