@@ -16,7 +16,8 @@ which is the signed-area accumulation used by font rasterisers:
 1. Polygon vertices are mapped to pixel coordinates (column, row) with the inverse of the
    raster's affine transform; an affine map scales every area by the same factor, so fractions
    are exact for rotated, sheared or non-square pixels too.
-2. Rings are oriented (exterior +1, holes -1) from GEOS's orientation test, so holes subtract.
+2. Rings are oriented (exterior +1, holes -1) from their shoelace area in pixel space, so holes
+   subtract whatever the input ring orientation.
 3. Every edge is cut at the horizontal grid lines (one piece per pixel row), then each row piece
    at the vertical grid lines (one piece per cell). A piece with signed height ``dy`` and mean
    column ``xm`` inside cell ``c`` adds ``dy * (c + 1 - xm)`` to cell ``c`` and the rest of
@@ -44,8 +45,9 @@ Memory and windows
 ------------------
 Small polygons (pixel box under 16,384 cells: buildings) are processed together: the raster is
 read in full-width strips of at most ``budget_bytes`` of pixels (:func:`qpvgeo.raster.row_windows`,
-512 MB by default), restricted to the rows and columns the polygons need, and each batch of
-polygons is summed in one flat buffer. Large polygons (zones) are cut into row chunks of at most
+512 MB by default), restricted to the rows and columns the polygons need (and, for tiled files,
+to the tiles they touch: :func:`qpvgeo.raster.read_blocks`), and each batch of polygons is summed
+in one flat buffer. Large polygons (zones) are cut into row chunks of at most
 ``batch_cells`` cells; each chunk reads only its own window and is summed as a 2-D buffer, so
 sparse zones on a large raster do not read the pixels between them. Peak memory is about one
 strip plus a few arrays of ``batch_cells`` elements (about 100 bytes per work unit, 100 MB by
