@@ -11,7 +11,8 @@ import html
 import math
 from typing import Any
 
-__all__ = ["INDICATOR_LABELS", "esc", "fmt", "indicator_label", "indicator_unit"]
+__all__ = ["INDICATOR_LABELS", "SHORT_LABELS", "esc", "fmt", "indicator_label",
+           "indicator_unit"]
 
 NNBSP = "\u202f"
 
@@ -57,18 +58,76 @@ INDICATOR_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def indicator_label(column: str, default: str | None = None) -> str:
-    """French label of an indicator column (the column name itself if unknown)."""
+SHORT_LABELS: dict[str, str] = {
+    "population": "Population",
+    "part_moins_25": "Moins de 25 ans",
+    "revenu_median": "Revenu médian par UC",
+    "taux_pauvrete": "Taux de pauvreté",
+    "taux_emploi_1564": "Taux d'emploi 15–64 ans",
+    "taux_chomage_1564": "Taux de chômage 15–64 ans",
+    "part_sans_diplome": "Sans diplôme (15 ans ou plus)",
+    "part_diplome_sup": "Diplômés du supérieur",
+    "part_menages_1p": "Ménages d'une personne",
+    "part_familles_mono": "Familles monoparentales",
+    "taux_vacance": "Logements vacants",
+    "part_locataires_hlm": "Locataires HLM",
+    "part_loges_gratuitement": "Logés gratuitement",
+    "part_logements_sociaux": "Logements sociaux / résidences principales",
+}
+"""Compact French headers of the catalogue indicators (report tables, chart axes)."""
+
+_CATALOGUE_UNITS = {"share": "share", "euros": "eur", "count": "count", "per_10000": "per10k"}
+
+
+def _catalogue() -> dict[str, tuple[str, str]]:
+    """``{key: (label, unit)}`` of :mod:`qpvgeo.indicators`' catalogue (cached)."""
+    global _CATALOGUE_CACHE
+    if _CATALOGUE_CACHE is None:
+        try:
+            from qpvgeo.indicators import CATALOGUE
+        except ImportError:  # pragma: no cover - the engine is part of the package
+            _CATALOGUE_CACHE = {}
+        else:
+            _CATALOGUE_CACHE = {i.key: (i.label, _CATALOGUE_UNITS.get(i.unit, "number"))
+                                for i in CATALOGUE}
+    return _CATALOGUE_CACHE
+
+
+_CATALOGUE_CACHE: dict[str, tuple[str, str]] | None = None
+
+
+def indicator_label(column: str, default: str | None = None, *, short: bool = False) -> str:
+    """French label of an indicator column (the column name itself if unknown).
+
+    Registered columns first, then the indicators of :mod:`qpvgeo.indicators`' catalogue
+    (``short=True``: the compact header of :data:`SHORT_LABELS` when there is one).
+    """
+    if short and column in SHORT_LABELS:
+        return SHORT_LABELS[column]
     if column in INDICATOR_LABELS:
         return INDICATOR_LABELS[column][0]
+    cat = _catalogue()
+    if column in cat:
+        return cat[column][0]
     return default if default is not None else column
 
 
 def indicator_unit(column: str) -> str:
-    """Unit of an indicator column, guessed from its suffix when not registered."""
+    """Unit of an indicator column, guessed from its suffix when not registered.
+
+    Catalogue indicators keep their unit (shares 0–1, euros, counts, per 10,000); their
+    numerators and denominators (``*_num``, ``*_den``) are counts.
+    """
     if column in INDICATOR_LABELS:
         return INDICATOR_LABELS[column][1]
-    if column.endswith(("_share", "_rate")):
+    cat = _catalogue()
+    if column in cat:
+        return cat[column][1]
+    base, _, suffix = column.rpartition("_")
+    if suffix in ("num", "den") and base in cat:
+        return "count" if cat[base][1] != "eur" else "eur"
+    if column.endswith(("_share", "_rate")) or column.startswith("share_") \
+            or "_share_" in column:
         return "share"
     if column.endswith(("_count", "_n")) or column.startswith("n_"):
         return "count"

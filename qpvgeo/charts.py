@@ -16,6 +16,7 @@ input files (QPV names) is shown literally (``$`` is not read as mathtext).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ from matplotlib.figure import Figure
 from qpvgeo._format import fmt, indicator_label, indicator_unit
 from qpvgeo.errors import SchemaError
 
-__all__ = ["gap_quadrant", "health_reach", "heatloss_stacks", "indicator_bars", "save_figure"]
+__all__ = ["ILLUSTRATIVE_MARK", "gap_quadrant", "health_reach", "heatloss_stacks",
+           "indicator_bars", "save_figure"]
 
 _BAR = "#8c6bb1"
 _TERRITORY = "#d7301f"
@@ -37,6 +39,45 @@ _RC: dict[str, Any] = {"font.size": 9, "svg.hashsalt": "qpvgeo", "svg.fonttype":
 def _plain(text: object) -> str:
     """Text shown as is (no mathtext)."""
     return str(text).replace("$", r"\$")
+
+
+ILLUSTRATIVE_MARK = "DONNÉES ILLUSTRATIVES (fictives)"
+"""Text stamped on charts made from illustrative stand-in data."""
+
+
+def _wrap(text: object, width: int) -> str:
+    return "\n".join(textwrap.wrap(_plain(text), width=width, break_long_words=False)
+                     or [""])
+
+
+def _finish(fig: Figure, title: str, source_note: str | None, illustrative: bool) -> None:
+    """Add the title (top left), the wrapped note (bottom) and the illustrative stamp.
+
+    The constrained layout keeps room for the note and places the axes in between.
+    """
+    width_in, height_in = fig.get_size_inches()
+    chars = int(width_in * 17)  # ~17 characters of 7 pt text per inch
+    top = 0.0
+    if title:
+        wrapped = _wrap(title, int(width_in * 11))
+        fig.text(0.01, 0.995, wrapped, ha="left", va="top", fontsize=10)
+        top = ((wrapped.count("\n") + 1) * 0.18 + 0.08) / height_in
+    lines = 0
+    if illustrative:
+        fig.text(0.01, 0.005, ILLUSTRATIVE_MARK, ha="left", va="bottom", fontsize=7,
+                 color="#b00020", fontweight="bold")
+        lines += 1
+    if source_note:
+        note = _wrap(source_note, chars)
+        fig.text(0.01, (0.005 + 0.125 * lines / height_in), note, fontsize=7,
+                 color="#555555", ha="left", va="bottom")
+        lines += note.count("\n") + 1
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    engine = fig.get_layout_engine()
+    bottom = (lines * 0.125 + 0.06) / height_in if lines else 0.0
+    if isinstance(engine, ConstrainedLayoutEngine) and (lines or top):
+        engine.set(rect=(0.0, bottom, 1.0, 1.0 - bottom - top))
 
 
 def _need(table: pd.DataFrame, cols: Sequence[str], name: str) -> None:
@@ -49,13 +90,23 @@ def _need(table: pd.DataFrame, cols: Sequence[str], name: str) -> None:
 def _axis_fmt(unit: str):  # type: ignore[no-untyped-def]
     from matplotlib.ticker import FuncFormatter
 
-    return FuncFormatter(lambda v, _pos: fmt(v, unit, digits=0 if unit == "share" else None))
+    return FuncFormatter(lambda v, _pos: fmt(v, unit, digits=0 if unit in ("share",
+                                                                         "pct_points")
+                                                else None))
+
+
+def _few_ticks(axis: Any, unit: str) -> None:
+    """Format an axis in the unit with a few round ticks (long euro labels never overlap)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(nbins=4 if unit == "eur" else 6))
+    axis.set_major_formatter(_axis_fmt(unit))
 
 
 def indicator_bars(
     table: pd.DataFrame, column: str, *, territory_value: float | None = None,
     label_col: str = "nom_qpv", territory_label: str = "Territoire", title: str | None = None,
-    source_note: str | None = None,
+    source_note: str | None = None, illustrative: bool = False,
 ) -> Figure:
     """Horizontal bars of one indicator by QPV, with the territory value as a line.
 
@@ -71,6 +122,8 @@ def indicator_bars(
         Column of QPV names.
     title, source_note
         Title (default: the indicator's French label) and a note under the chart.
+    illustrative
+        Stamp "DONNÉES ILLUSTRATIVES" on the chart.
 
     Returns
     -------
@@ -81,13 +134,14 @@ def indicator_bars(
     values = pd.to_numeric(table[column], errors="coerce")
     order = values.fillna(-np.inf).sort_values(kind="stable").index
     vals = values.loc[order].to_numpy(dtype=float)
-    labels = [_plain(v) for v in table.loc[order, label_col]]
+    labels = [_wrap(v, 34) for v in table.loc[order, label_col]]
     with _rc():
-        fig = Figure(figsize=(7.5, 0.32 * len(labels) + 1.6), layout="constrained")
+        fig = Figure(figsize=(7.5, 0.32 * len(labels) + 1.8), layout="constrained")
         ax = fig.add_subplot()
         y = np.arange(len(labels))
         ax.barh(y, np.nan_to_num(vals, nan=0.0), color=_BAR, height=0.7)
         ax.set_yticks(y, labels)
+        ax.set_ylim(-0.6, len(labels) - 0.4)
         finite = vals[np.isfinite(vals)]
         span = float(np.nanmax(np.abs(finite))) if finite.size else 1.0
         for yi, v in zip(y, vals, strict=True):
@@ -97,14 +151,13 @@ def indicator_bars(
             ax.axvline(territory_value, color=_TERRITORY, lw=1.5, ls="--",
                        label=f"{_plain(territory_label)} : {fmt(territory_value, unit)}")
             ax.legend(loc="lower right", fontsize=8)
-        ax.xaxis.set_major_formatter(_axis_fmt(unit))
+        _few_ticks(ax.xaxis, unit)
+        tv = float(territory_value) if territory_value is not None and \
+            np.isfinite(territory_value) else 0.0
         ax.set_xlim(0 if not finite.size or finite.min() >= 0 else None,
-                    1.18 * max(span, float(territory_value or 0)))
-        ax.set_title(_plain(title or indicator_label(column)), loc="left", fontsize=10)
+                    1.18 * max(span, tv))
         ax.spines[["top", "right"]].set_visible(False)
-        if source_note:
-            fig.text(0.01, 0.005, _plain(source_note), fontsize=7, color="#555555",
-                     ha="left", va="bottom")
+        _finish(fig, title or indicator_label(column), source_note, illustrative)
     return fig
 
 
@@ -112,6 +165,7 @@ def gap_quadrant(
     table: pd.DataFrame, *, x: str, y: str, label_col: str = "nom_qpv",
     x_label: str | None = None, y_label: str | None = None, title: str | None = None,
     unit: str = "pct_points", source_note: str | None = None,
+    x_left: str | None = None, x_right: str | None = None, illustrative: bool = False,
 ) -> Figure:
     """Quadrant scatter of the gap evolution: one point per zone.
 
@@ -127,6 +181,9 @@ def gap_quadrant(
         Unit of both axes for the tick labels (default percentage points of a share).
     x_label, y_label, title, source_note
         Axis labels, title and note (French).
+    x_left, x_right
+        Words written at the left and right ends of the horizontal axis (e.g.
+        "dégradation" / "amélioration" when ``x`` is signed so that right is better).
 
     Returns
     -------
@@ -156,25 +213,28 @@ def gap_quadrant(
                 transform=ax.transAxes)
         ax.text(0.02, 0.02, "écart qui se réduit", va="bottom", fontsize=8, color="#555555",
                 transform=ax.transAxes)
-        ax.xaxis.set_major_formatter(_axis_fmt(unit))
-        ax.yaxis.set_major_formatter(_axis_fmt(unit))
+        if x_left:
+            ax.text(0.02, 0.5, "← " + _plain(x_left), va="bottom", fontsize=8,
+                    color="#555555", transform=ax.transAxes)
+        if x_right:
+            ax.text(0.98, 0.5, _plain(x_right) + " →", va="bottom", ha="right", fontsize=8,
+                    color="#555555", transform=ax.transAxes)
+        _few_ticks(ax.xaxis, unit)
+        _few_ticks(ax.yaxis, unit)
         ax.set_xlabel(_plain(x_label or x))
         ax.set_ylabel(_plain(y_label or y))
-        ax.set_title(_plain(title or "Évolution des écarts au territoire"), loc="left",
-                     fontsize=10)
         note = source_note or ""
         if (~ok).any():
             miss = ", ".join(map(str, table[label_col].to_numpy()[~ok]))
             note = (note + " — " if note else "") + f"non représentés (donnée manquante) : {miss}"
-        if note:
-            fig.text(0.01, 0.005, _plain(note), fontsize=7, color="#555555", ha="left",
-                     va="bottom", wrap=True)
+        _finish(fig, title or "Évolution des écarts au territoire", note, illustrative)
     return fig
 
 
 def heatloss_stacks(
     table: pd.DataFrame, classes: Sequence[tuple[str, str]], *, count_cols: Sequence[str],
     label_col: str = "nom_qpv", title: str | None = None, source_note: str | None = None,
+    illustrative: bool = False,
 ) -> Figure:
     """Stacked shares of heat-loss classes per zone (classified buildings = 100 %).
 
@@ -201,9 +261,9 @@ def heatloss_stacks(
     total = counts.sum(axis=1).to_numpy(dtype=float)
     shares = np.divide(counts.to_numpy(dtype=float), total[:, None],
                        out=np.zeros(counts.shape), where=total[:, None] > 0)
-    labels = [_plain(v) for v in table[label_col]]
+    labels = [_wrap(v, 34) for v in table[label_col]]
     with _rc():
-        fig = Figure(figsize=(7.5, 0.32 * len(labels) + 1.8), layout="constrained")
+        fig = Figure(figsize=(7.5, 0.32 * len(labels) + 2.0), layout="constrained")
         ax = fig.add_subplot()
         y = np.arange(len(labels))[::-1]
         left = np.zeros(len(labels))
@@ -219,19 +279,22 @@ def heatloss_stacks(
         ax.xaxis.set_major_formatter(_axis_fmt("share"))
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncols=min(len(classes), 3),
                   fontsize=7, frameon=False)
-        ax.set_title(_plain(title or "Déperditions thermiques des toitures par quartier"),
-                     loc="left", fontsize=10)
-        if source_note:
-            fig.text(0.01, 0.005, _plain(source_note), fontsize=7, color="#555555")
+        _finish(fig, title or "Déperditions thermiques des toitures par quartier", source_note,
+                illustrative)
     return fig
 
 
 def health_reach(
     table: pd.DataFrame, share_cols: Sequence[str], *, kind_labels: Sequence[str],
     label_col: str = "nom_qpv", territory: pd.Series | None = None, title: str | None = None,
-    source_note: str | None = None,
+    source_note: str | None = None, illustrative: bool = False,
+    territory_label: str = "Territoire",
 ) -> Figure:
-    """Draw grouped bars: share of each zone's population within walking reach, per kind.
+    """Draw a table-like heat map: share of each zone's population within reach, per kind.
+
+    One row per zone (and a last row for the territory when given), one column per equipment
+    kind; each cell is coloured by the share (0–1, white → dark green) and labelled in %,
+    missing cells are grey and labelled "n.d.".
 
     Parameters
     ----------
@@ -240,42 +303,50 @@ def health_reach(
     share_cols
         One column per equipment kind; ``kind_labels`` gives their French names.
     territory
-        Optional territory values indexed like ``share_cols`` (drawn as dashed ticks).
+        Optional territory values indexed like ``share_cols`` (last row, in bold).
+    territory_label
+        Name of the territory row.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     _need(table, [label_col, *share_cols], "health table")
-    labels = [_plain(v) for v in table[label_col]]
-    n_k = len(share_cols)
-    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
+    if len(kind_labels) != len(share_cols):
+        raise SchemaError("health_reach: one label per share column is needed")
+    values = table[list(share_cols)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    labels = [_wrap(v, 34) for v in table[label_col]]
+    if territory is not None:
+        tv = pd.to_numeric(pd.Series([territory.get(c) for c in share_cols]), errors="coerce")
+        values = np.vstack([values, tv.to_numpy(dtype=float)])
+        labels.append(_wrap(territory_label, 34))
+    n_z, n_k = values.shape
     with _rc():
-        fig = Figure(figsize=(7.5, 0.42 * len(labels) * max(1, n_k / 2) + 1.8),
-                     layout="constrained")
+        import matplotlib as mpl
+
+        fig = Figure(figsize=(7.5, 0.3 * n_z + 2.2), layout="constrained")
         ax = fig.add_subplot()
-        y = np.arange(len(labels))[::-1].astype(float)
-        h = 0.8 / max(n_k, 1)
-        for j, (col, lab) in enumerate(zip(share_cols, kind_labels, strict=True)):
-            v = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
-            pos = y + 0.4 - h * (j + 0.5)
-            ax.barh(pos, np.nan_to_num(v, nan=0.0), height=h, color=colours[j % 6],
-                    label=_plain(lab))
-            for p_, vi in zip(pos, v, strict=True):
-                if not np.isfinite(vi):
-                    ax.text(0.01, p_, "n.d.", va="center", fontsize=6)
-            if territory is not None and col in territory.index \
-                    and np.isfinite(float(territory[col])):
-                ax.axvline(float(territory[col]), color=colours[j % 6], ls="--", lw=1)
-        ax.set_yticks(y, labels)
-        ax.set_xlim(0, 1.05)
-        ax.xaxis.set_major_formatter(_axis_fmt("share"))
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncols=min(n_k, 4),
-                  fontsize=7, frameon=False)
-        ax.set_title(_plain(title or "Population à portée à pied des équipements de santé"),
-                     loc="left", fontsize=10)
-        if source_note:
-            fig.text(0.01, 0.005, _plain(source_note), fontsize=7, color="#555555")
+        cmap = mpl.colormaps["Greens"]
+        masked = np.ma.masked_invalid(values)
+        ax.imshow(masked, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_facecolor("#d9d9d9")
+        for i in range(n_z):
+            for j in range(n_k):
+                v = values[i, j]
+                ax.text(j, i, fmt(v, "share", digits=0), ha="center", va="center", fontsize=7,
+                        color="white" if np.isfinite(v) and v > 0.6 else "#222222",
+                        fontweight="bold" if territory is not None and i == n_z - 1
+                        else "normal")
+        ax.set_xticks(np.arange(n_k), [_wrap(k, 14) for k in kind_labels], fontsize=7)
+        ax.set_yticks(np.arange(n_z), labels)
+        if territory is not None:
+            ax.get_yticklabels()[-1].set_fontweight("bold")
+            ax.axhline(n_z - 1.5, color="#333333", lw=1)
+        ax.tick_params(length=0)
+        for side in ("top", "right", "bottom", "left"):
+            ax.spines[side].set_visible(False)
+        _finish(fig, title or "Part de la population à portée à pied des équipements de santé",
+                source_note, illustrative)
     return fig
 
 
@@ -307,5 +378,11 @@ def save_figure(fig: Figure, stem: str | Path, *, dpi: int = 150) -> list[Path]:
     svg = stem.with_suffix(".svg")
     with _rc():
         fig.savefig(png, dpi=dpi, metadata={"Software": None})
-        fig.savefig(svg, metadata={"Date": None, "Creator": None})
+        # the layout is solved once (for the PNG); the SVG reuses the axes' positions
+        engine = fig.get_layout_engine()
+        fig.set_layout_engine("none")
+        try:
+            fig.savefig(svg, metadata={"Date": None, "Creator": None})
+        finally:
+            fig.set_layout_engine(engine)
     return [png, svg]

@@ -64,21 +64,30 @@ FILE_KEYS: dict[str, str] = {
     "qualite_logement": "Qualité du logement (couche PLH)",
     "rpls": "Logements sociaux (RPLS)",
     "bpe": "Équipements (BPE)",
+    "voirie": "Voirie piétonne (lignes des rues, pour les distances à pied)",
     "sirene_t0": "Établissements SIRENE, première date",
     "sirene_t1": "Établissements SIRENE, seconde date",
     "insee_iris": "Indicateurs INSEE par IRIS (recensement, Filosofi)",
     "insee_iris_t0": "Indicateurs INSEE par IRIS, millésime précédent",
     "insee_commune": "Indicateurs INSEE par commune",
     "insee_qpv": "Indicateurs officiels par QPV (INSEE / ONPV)",
+    "insee_qpv_t0": "Indicateurs officiels par QPV, millésime précédent (périmètres 2015)",
+    "correspondance_qpv": "Liste de correspondance QPV 2024 / QPV 2015 (ANCT)",
     "reference": "Table de référence (département, région, France)",
 }
 """Layers and tables a configuration may name, with their French label (report notes)."""
+
+MULTI_FILE_KEYS: frozenset[str] = frozenset({"insee_iris", "insee_iris_t0", "insee_qpv",
+                                             "insee_qpv_t0"})
+"""Tables that may be given as a list of files (one per INSEE base: population, activité,
+diplômes, logement, familles, Filosofi…); the files are joined on their code column."""
 
 VINTAGE_DEFAULTS: dict[str, str] = {
     "qpv": "2024",
     "recensement": "2020",
     "recensement_t0": "2015",
     "filosofi": "2020",
+    "filosofi_t0": "2015",
     "rpls": "2023",
     "bpe": "2023",
     "sirene_t0": "2017",
@@ -94,13 +103,15 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "marche_minutes": 15.0,
     "vitesse_marche_kmh": 4.5,
     "npnru": [],
+    "champ_npnru": "",
     "detail_batiments_m": 300.0,
     "carreau_batiments_m": 250.0,
     "seuil_iris_concerne": 0.0,
     "classes_carte": 5,
 }
 """Options (``[options]``): map indicator, heat-loss scheme, walking time (minutes) and speed
-(km/h), NPNRU QPV codes, buffer (m) around QPV where buildings are drawn one by one, grid cell
+(km/h), NPNRU QPV codes, name of a field of the QPV layer flagging the NPNRU QPV (1/oui/true;
+added to the codes), buffer (m) around QPV where buildings are drawn one by one, grid cell
 size (m) used to aggregate buildings elsewhere, minimum share (0–1) of an IRIS lying in QPV for
 it to be "concerné par un QPV" (besides the sliver rule of qpvgeo.overlay.concerned_iris),
 number of map classes."""
@@ -119,7 +130,8 @@ class PortraitConfig:
     siren_epci
         SIREN code of the EPCI (9 digits, text), or ``None``.
     files
-        ``{key: absolute Path}`` for the layers and tables given (keys of :data:`FILE_KEYS`).
+        ``{key: absolute Path}`` for the layers and tables given (keys of :data:`FILE_KEYS`);
+        a tuple of paths for the tables of :data:`MULTI_FILE_KEYS` given as several files.
     vintages
         ``{source: vintage}`` (text).
     options
@@ -135,7 +147,7 @@ class PortraitConfig:
 
     name: str
     siren_epci: str | None
-    files: Mapping[str, Path]
+    files: Mapping[str, Path | tuple[Path, ...]]
     vintages: Mapping[str, str] = field(default_factory=lambda: dict(VINTAGE_DEFAULTS))
     options: Mapping[str, Any] = field(default_factory=lambda: dict(OPTION_DEFAULTS))
     source_path: Path | None = None
@@ -145,6 +157,13 @@ class PortraitConfig:
     def has(self, key: str) -> bool:
         """Tell whether layer/table ``key`` is available (file given or layer passed)."""
         return key in self.layers or key in self.files
+
+    def paths(self, key: str) -> list[Path]:
+        """Return the file(s) given for ``key`` (empty when absent or given in memory)."""
+        value = self.files.get(key)
+        if value is None:
+            return []
+        return list(value) if isinstance(value, tuple) else [value]
 
     def missing(self) -> list[str]:
         """Keys of :data:`FILE_KEYS` that are not available, in declaration order."""
@@ -219,24 +238,33 @@ def config_from_dict(data: Mapping[str, Any], *, base_dir: Path | None = None,
             )
 
     base = base_dir if base_dir is not None else Path.cwd()
-    files: dict[str, Path] = {}
+    files: dict[str, Path | tuple[Path, ...]] = {}
     for key, value in raw_files.items():
-        if value in (None, ""):
+        if value in (None, "", []):
             continue
-        if not isinstance(value, str):
-            raise SchemaError(f"{_location(source_path)}: [fichiers] {key} must be a path in "
-                              f"quotes, got {value!r}")
-        p = Path(value).expanduser()
-        p = (base / p) if not p.is_absolute() else p
-        p = p.resolve()
-        if check_files and not p.exists():
-            raise InputFileError(
-                f"{_location(source_path)}: [fichiers] {key} = {value!r} does not exist "
-                f"(looked for {p}); paths are relative to the configuration file's folder. "
-                "Fix the path or remove the line to skip this section"
-            )
-        files[key] = p
-    if "qpv" not in files:
+        many = isinstance(value, list)
+        if many and key not in MULTI_FILE_KEYS:
+            raise SchemaError(f"{_location(source_path)}: [fichiers] {key} takes one path in "
+                              f"quotes, not a list (lists are accepted for "
+                              f"{', '.join(sorted(MULTI_FILE_KEYS))})")
+        values = value if many else [value]
+        paths: list[Path] = []
+        for v in values:
+            if not isinstance(v, str) or not v:
+                alt = " or a list of paths" if key in MULTI_FILE_KEYS else ""
+                raise SchemaError(f"{_location(source_path)}: [fichiers] {key} must be a path "
+                                  f"in quotes{alt}, got {value!r}")
+            p = Path(v).expanduser()
+            p = ((base / p) if not p.is_absolute() else p).resolve()
+            if check_files and not p.exists():
+                raise InputFileError(
+                    f"{_location(source_path)}: [fichiers] {key} = {v!r} does not exist "
+                    f"(looked for {p}); paths are relative to the configuration file's "
+                    "folder. Fix the path or remove the line to skip this section"
+                )
+            paths.append(p)
+        files[key] = tuple(paths) if many else paths[0]
+    if not isinstance(files.get("qpv"), Path):
         raise SchemaError(f"{_location(source_path)}: [fichiers] qpv is required (the QPV "
                           "perimeters, e.g. QP2024_France_hexagonale_LB93.shp)")
 
@@ -305,63 +333,64 @@ def load_config(path: str | Path) -> PortraitConfig:
     return config_from_dict(data, base_dir=p.parent, source_path=p)
 
 
-# Demo territory: dataset names of qpvgeo.datasets for each configuration key.
-DEMO_DATASETS: dict[str, str] = {
+# Demo territory: dataset names of qpvgeo.datasets for each configuration key (a tuple: the
+# INSEE bases joined on the IRIS code). Names the demo does not provide are skipped.
+_CENSUS_BASES = ("pop", "activite", "diplomes", "logement", "familles", "filosofi")
+DEMO_DATASETS: dict[str, str | tuple[str, ...]] = {
     "qpv": "qpv",
     "qpv_2015": "qpv2015",
     "iris": "iris",
     "communes": "communes",
     "epci": "epci",
     "batiments": "buildings",
-    "thermographie": "thermography",
+    "thermographie": "heatloss",
     "qualite_logement": "housing_quality",
     "rpls": "rpls",
     "bpe": "bpe",
+    "voirie": "streets",
     "sirene_t0": "sirene_2017",
     "sirene_t1": "sirene_2023",
-    "insee_iris": "insee_iris",
-    "insee_iris_t0": "insee_iris_t0",
-    "insee_commune": "insee_commune",
-    "insee_qpv": "insee_qpv",
-    "reference": "reference",
+    "insee_iris": tuple(f"{b}_2020" for b in _CENSUS_BASES),
+    "insee_iris_t0": tuple(f"{b}_2015" for b in _CENSUS_BASES),
+    "insee_qpv": "qpv_indicators_2020",
+    "insee_qpv_t0": "qpv_indicators_2015",
+    "correspondance_qpv": "qpv_correspondence",
+    "reference": "reference_values",
 }
+
+DEMO_VINTAGES: dict[str, str] = {"rpls": "2021", "thermographie": "illustratif"}
+"""Vintages of the demo files that differ from :data:`VINTAGE_DEFAULTS` (the demo's RPLS
+file is laid out as RPLS 2021; its thermography has no real flight date)."""
 
 
 def demo_config() -> PortraitConfig:
     """Return the configuration of the embedded demo territory (CALL, illustrative data).
 
-    Each layer is looked up with :func:`qpvgeo.datasets.get_path`; layers the demo does not
-    provide are simply absent (their sections are skipped with a note).
+    Each layer is looked up with :func:`qpvgeo.datasets.get_path` (which generates the
+    illustrative stand-ins on first use); layers the demo does not provide are simply absent
+    (their sections are skipped with a note). The NPNRU QPV are those flagged in the demo QPV
+    layer's ``npnru`` field.
 
     Raises
     ------
     InputFileError
-        The demo files have not been generated (``make data`` / ``python data/make_demo.py``).
+        The demo files cannot be found or generated (``make data`` /
+        ``python data/make_demo.py``).
     """
-    try:
-        import importlib
+    from qpvgeo import datasets
 
-        datasets: Any = importlib.import_module("qpvgeo.datasets")
-    except ImportError as exc:  # pragma: no cover - depends on the demo module
-        raise InputFileError("the demo territory module qpvgeo.datasets is not available; "
-                             "pass --config territoire.toml") from exc
-    files: dict[str, Path] = {}
-    for key, name in DEMO_DATASETS.items():
-        try:
-            p = Path(datasets.get_path(name))
-        except (KeyError, ValueError, OSError):
+    available = set(datasets.available)
+    files: dict[str, Path | tuple[Path, ...]] = {}
+    for key, names in DEMO_DATASETS.items():
+        wanted = names if isinstance(names, tuple) else (names,)
+        if not all(n in available for n in wanted):
             continue
-        if p.exists():
-            files[key] = p
-    if "qpv" not in files:
-        raise InputFileError("demo territory files are missing; generate them with "
-                             "'make data' (python data/make_demo.py) or pass --config")
+        paths = tuple(Path(datasets.get_path(n)) for n in wanted)
+        files[key] = paths if isinstance(names, tuple) else paths[0]
     options = dict(OPTION_DEFAULTS)
-    npnru = getattr(datasets, "DEMO_NPNRU", None)
-    if npnru:
-        options["npnru"] = list(npnru)
+    options["champ_npnru"] = "npnru"
     vintages = dict(VINTAGE_DEFAULTS)
-    vintages.update(getattr(datasets, "DEMO_VINTAGES", {}) or {})
+    vintages.update(DEMO_VINTAGES)
     return PortraitConfig(name="CA de Lens-Liévin (territoire de démonstration)",
                           siren_epci="246200364", files=files, vintages=vintages,
                           options=options, source_path=None, demo=True)
@@ -386,10 +415,16 @@ qpv = "donnees/QP2024_France_hexagonale_LB93.shp"
 # qpv_2015 = "donnees/QP_METROPOLEOUTREMER_WGS84_EPSG4326.shp"
 # Contours IRIS (IGN) et indicateurs INSEE par IRIS (recensement, Filosofi).
 # iris = "donnees/CONTOURS-IRIS.shp"
-# insee_iris = "donnees/base-ic-activite-residents-2020.csv"
-# insee_iris_t0 = "donnees/base-ic-activite-residents-2015.csv"
+# Une table ou une liste de tables (une par base INSEE), jointes sur le code IRIS :
+# insee_iris = ["donnees/base-ic-evol-struct-pop-2020.csv",
+#               "donnees/base-ic-activite-residents-2020.csv",
+#               "donnees/BASE_TD_FILO_DISP_IRIS_2020.csv"]
+# insee_iris_t0 = ["donnees/base-ic-evol-struct-pop-2015.csv",
+#                  "donnees/base-ic-activite-residents-2015.csv"]
 # insee_commune = "donnees/base-cc-filosofi-2020.csv"
 # insee_qpv = "donnees/indicateurs_qpv_onpv.csv"   # tables officielles par QPV
+# insee_qpv_t0 = "donnees/indicateurs_qp2015.csv"  # idem, QPV 2015, millésime précédent
+# correspondance_qpv = "donnees/liste-correspondance-qp2024-qp2015.csv"   # ANCT
 # reference = "donnees/reference.csv"              # département, région, France
 # Communes et EPCI (Admin Express).
 # communes = "donnees/COMMUNE.shp"
@@ -402,6 +437,9 @@ qpv = "donnees/QP2024_France_hexagonale_LB93.shp"
 # Logements sociaux (RPLS, un logement par ligne) et équipements (BPE).
 # rpls = "donnees/RPLS_2023.csv"
 # bpe = "donnees/BPE23.csv"
+# Rues (BD TOPO TRONCON_DE_ROUTE ou OSM) : distances à pied sur le réseau plutôt qu'à vol
+# d'oiseau (facultatif).
+# voirie = "donnees/TRONCON_DE_ROUTE.shp"
 # Établissements SIRENE géolocalisés à deux dates.
 # sirene_t0 = "donnees/sirene_2017.csv"
 # sirene_t1 = "donnees/sirene_2023.csv"
@@ -412,6 +450,7 @@ qpv = "2024"
 recensement = "2020"
 recensement_t0 = "2015"     # comparer des millésimes distants d'au moins 5 ans (INSEE)
 filosofi = "2020"
+filosofi_t0 = "2015"
 rpls = "2023"
 bpe = "2023"
 sirene_t0 = "2017"
@@ -425,6 +464,7 @@ schema_deperditions = "classes"   # "classes" (raster déjà classé) ou "temper
 marche_minutes = 15.0             # temps de marche vers les équipements de santé (minutes)
 vitesse_marche_kmh = 4.5          # vitesse de marche (km/h)
 npnru = ["QN06225M"]              # QPV retenus au titre du NPNRU (mis en évidence)
+champ_npnru = ""                  # ou nom d'un champ de la couche QPV valant 1/oui pour le NPNRU
 detail_batiments_m = 300.0        # bâtiments dessinés un à un dans les QPV + cette marge (m)
 carreau_batiments_m = 250.0       # ailleurs, bâtiments agrégés en carreaux de ce côté (m)
 seuil_iris_concerne = 0.0         # part minimale de l'IRIS située en QPV pour un « IRIS concerné »

@@ -49,7 +49,7 @@ from qpvgeo import _validate
 from qpvgeo._format import indicator_label, indicator_unit
 from qpvgeo._progress import ProgressCallback, report, scaled
 from qpvgeo.config import FILE_KEYS, PortraitConfig, demo_config
-from qpvgeo.errors import InputFileError
+from qpvgeo.errors import DataQualityWarning, InputFileError
 
 __all__ = [
     "STEPS",
@@ -85,6 +85,16 @@ class TableEntry:
         Columns shown in the report (``{column: French header}``); all columns are exported.
     per_qpv
         One row per QPV keyed by ``code_qpv`` (merged into the QPV layer of the GeoPackage).
+    export
+        Written to the CSV/XLSX exports (``False`` for a second view of an exported table).
+    long
+        Rows of the long ``indicateurs.csv`` (per-zone indicator tables); detail and summary
+        tables (correspondences, evolution, synthesis) have their XLSX sheet only.
+    estimated_cells
+        ``{column: boolean Series aligned with frame}``: cells marked as estimates in the
+        report.
+    collapsed, lead, note
+        Report display: folded table, sentence above it, text under the provenance.
     """
 
     frame: pd.DataFrame
@@ -96,6 +106,12 @@ class TableEntry:
     estimate: bool = False
     columns: dict[str, str] | None = None
     per_qpv: bool = True
+    export: bool = True
+    long: bool = True
+    estimated_cells: dict[str, pd.Series] | None = None
+    collapsed: bool = False
+    lead: str | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -182,6 +198,8 @@ def _prov(result: pd.DataFrame, default_source: str, default_method: str,
     info = result.attrs.get("qpvgeo", {}) if hasattr(result, "attrs") else {}
     info = info if isinstance(info, Mapping) else {}
     src = str(info.get("source") or default_source)
+    if src == _validate.ILLUSTRATIVE:
+        src = f"{default_source} (données illustratives)"
     meth = str(info.get("method") or default_method)
     vint = str(info.get("vintage") or default_vintage)
     return src, vint, meth
@@ -228,6 +246,7 @@ _READERS: dict[str, tuple[str, dict[str, Any]]] = {
     "epci": ("read_epci", {}),
     "batiments": ("read_buildings", {}),
     "qualite_logement": ("read_layer", {}),
+    "voirie": ("read_layer", {}),
     "rpls": ("read_rpls", {}),
     "bpe": ("read_bpe", {}),
     "sirene_t0": ("read_sirene", {}),
@@ -236,7 +255,13 @@ _READERS: dict[str, tuple[str, dict[str, Any]]] = {
     "insee_iris_t0": ("read_insee_table", {"level": "iris"}),
     "insee_commune": ("read_insee_table", {"level": "commune"}),
     "insee_qpv": ("read_insee_table", {"level": "qpv"}),
+    "insee_qpv_t0": ("read_insee_table", {"level": "qpv"}),
+    "correspondance_qpv": ("read_qpv_correspondence", {}),
 }
+_TABLE_KEY = {"iris": "code_iris", "qpv": "code_qpv", "commune": "insee_com"}
+# national point files: only the territory's communes are kept while reading
+_BY_COMMUNE = {"read_rpls", "read_bpe", "read_sirene"}
+_YES = {"1", "oui", "o", "true", "vrai", "yes", "y", "x"}
 
 
 def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
@@ -245,6 +270,7 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
 
     cfg = ctx.config
     keys = [k for k in _READERS if cfg.has(k)]
+    communes: list[str] | None = None
     for i, key in enumerate(keys):
         report(progress, i / max(len(keys), 1), f"lecture : {FILE_KEYS[key]}")
         if key in cfg.layers:
@@ -253,9 +279,20 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
                 layer = _validate.to_lambert93(layer, name=key)
         else:
             func_name, kwargs = _READERS[key]
-            layer = getattr(io, func_name)(cfg.files[key], **kwargs)
+            reader = getattr(io, func_name)
+            if func_name in _BY_COMMUNE and communes:
+                kwargs = {**kwargs, "communes": communes}
+            paths = cfg.paths(key)
+            if len(paths) > 1:
+                level = kwargs["level"]
+                layer = merge_insee_tables([reader(p, **kwargs) for p in paths],
+                                           _TABLE_KEY[level], name=key)
+            else:
+                layer = reader(paths[0], **kwargs)
             if func_name == "read_layer":
-                layer = _validate.to_lambert93(layer, name=str(cfg.files[key]))
+                layer = _validate.to_lambert93(layer, name=str(paths[0]))
+        if key == "communes" and "insee_com" in layer.columns:
+            communes = sorted(set(layer["insee_com"].dropna().astype(str)))
         ctx.layers[key] = layer
         _mark_illustrative(ctx, key, layer)
     if cfg.has("thermographie"):
@@ -270,21 +307,37 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
     if cfg.has("reference"):
         indicators = _module("indicators")
         if indicators is not None:
-            ctx.layers["reference"] = indicators.read_reference_table(cfg.files["reference"])
+            refs = indicators.read_reference_table(cfg.paths("reference")[0])
+            if cfg.demo:
+                # the demo's reference file quotes the real CALL and its real QPV: beside
+                # illustrative QPV only the département / région / France figures make sense
+                refs = refs.loc[refs["level"].isin(["departement", "region", "france"])]
+                ctx.methods.append("Comparaisons département, région et France : chiffres "
+                                   "réels cités par le portrait de territoire de la CALL "
+                                   "(2024), rapprochés ici de données illustratives.")
+            ctx.layers["reference"] = refs.reset_index(drop=True)
     qpv = ctx.layers["qpv"]
     _validate.check_not_empty(qpv, name="qpv")
     ctx.layers["territoire"] = _territory_polygon(ctx)
     # keep the QPV of the territory (a national QPV file gives every QPV of France)
-    terr = ctx.layers["territoire"].geometry.iloc[0]
-    inside = qpv.geometry.representative_point().within(terr)
     if "communes" in ctx.layers or "epci" in ctx.layers:
-        if not inside.any():
+        qpv = _in_territory(ctx, qpv, siren=cfg.siren_epci)
+        if qpv.empty:
             raise InputFileError(
                 f"{cfg.files.get('qpv', 'qpv')}: no QPV lies in the territory (EPCI "
                 f"{cfg.siren_epci}); check the QPV file and the EPCI code of the configuration")
-        qpv = qpv.loc[inside]
+        across = qpv.loc[qpv["territory_share"] < 1 - 1e-3]
+        if len(across):
+            ctx.methods.append(
+                "QPV à cheval sur le territoire et un territoire voisin, comptés en entier "
+                "(part de leur surface dans le territoire) : " + ", ".join(
+                    f"{n} ({c}, {100 * v:.0f} %)".replace(".", ",") for c, n, v in zip(
+                        across["code_qpv"], across["nom_qpv"], across["territory_share"],
+                        strict=True)) + ". Les valeurs du territoire portent sur son seul "
+                "périmètre.")
     ctx.layers["qpv"] = qpv.sort_values("code_qpv", kind="stable")
-    for key in ("qpv_2015", "insee_iris_t0", "reference"):
+    _npnru_codes(ctx)
+    for key in ("reference",):
         if not cfg.has(key):
             ctx.note(_SECTION_OF.get(key, "population"),
                      f"couche « {FILE_KEYS[key]} » absente de la configuration "
@@ -292,12 +345,55 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
     report(progress, 1.0, "couches lues")
 
 
+MIN_TERRITORY_SHARE = 0.05
+"""Minimum share (0–1) of a QPV's area inside the territory for it to be one of its QPV (QPV
+straddling two EPCI are the territory's; a neighbour's QPV touching the boundary through
+digitising noise is not). A QPV whose ``siren_epci`` field lists the territory's EPCI is kept
+whatever its share."""
+
+
+def _in_territory(ctx: Context, layer: gpd.GeoDataFrame, *, siren: str | None = None
+                  ) -> gpd.GeoDataFrame:
+    """Zones of ``layer`` belonging to the territory, with ``territory_share`` (0–1 of area)."""
+    terr = ctx.layers["territoire"].geometry.iloc[0]
+    area = layer.geometry.area.to_numpy()
+    inside = layer.geometry.intersection(terr).area.to_numpy()
+    share = np.divide(inside, area, out=np.zeros(len(layer)), where=area > 0)
+    keep = share >= MIN_TERRITORY_SHARE
+    if siren and "siren_epci" in layer.columns:
+        keep |= layer["siren_epci"].astype(str).str.contains(siren, regex=False).to_numpy()
+    out = layer.loc[keep].copy()
+    out["territory_share"] = share[keep]
+    return out
+
+
+def _npnru_codes(ctx: Context) -> None:
+    """Add the QPV flagged in the QPV layer's NPNRU field (``[options] champ_npnru``)."""
+    cfg = ctx.config
+    field_name = str(cfg.options.get("champ_npnru") or "")
+    codes = [str(c) for c in cfg.options.get("npnru", [])]
+    qpv = ctx.layers["qpv"]
+    if field_name:
+        col = _validate.find_column(qpv, field_name)
+        if col is None:
+            warnings.warn(f"{cfg.files.get('qpv', 'qpv')}: no field {field_name!r} for the NPNRU "
+                          f"QPV ([options] champ_npnru); fields: "
+                          f"{', '.join(map(str, qpv.columns[:15]))}", DataQualityWarning,
+                          stacklevel=2)
+        else:
+            flag = qpv[col].astype(str).str.strip().str.lower().isin(_YES)
+            codes += [c for c in qpv.loc[flag.to_numpy(), "code_qpv"].astype(str)
+                      if c not in codes]
+    ctx.layers["npnru_codes"] = codes
+
+
 _SECTION_OF = {
     "qpv_2015": "evolution", "iris": "population", "communes": "population", "epci": "population",
     "batiments": "logement", "thermographie": "logement", "qualite_logement": "logement",
     "rpls": "logement", "bpe": "sante", "sirene_t0": "economie", "sirene_t1": "economie",
     "insee_iris": "population", "insee_iris_t0": "evolution", "insee_commune": "population",
-    "insee_qpv": "population", "reference": "population",
+    "insee_qpv": "population", "reference": "population", "insee_qpv_t0": "evolution",
+    "correspondance_qpv": "evolution",
 }
 
 
@@ -307,17 +403,23 @@ def step_area(ctx: Context, progress: ProgressCallback | None) -> None:
     base = pd.DataFrame({"code_qpv": qpv["code_qpv"].astype(str).to_numpy(),
                          "nom_qpv": qpv["nom_qpv"].to_numpy()}, index=qpv.index)
     base["area_ha"] = qpv.geometry.area.to_numpy() / 10_000
+    if "territory_share" in qpv.columns:
+        base["territory_share"] = qpv["territory_share"].to_numpy()
     if "insee_com" in qpv.columns:
         base["insee_com"] = qpv["insee_com"].to_numpy()
     terr = ctx.layers["territoire"]
     row = pd.DataFrame({"code_qpv": [TERRITORY_CODE], "nom_qpv": [ctx.config.name],
                         "area_ha": [float(terr.geometry.area.iloc[0]) / 10_000]})
+    if "territory_share" in base.columns:
+        row["territory_share"] = 1.0
     frame = pd.concat([base, row], ignore_index=True)
     ctx.add("qpv", TableEntry(
         frame=frame, section="population", title="Quartiers prioritaires du territoire",
         source=_source_of(qpv) or "ANCT, périmètres des QPV", vintage=ctx.config.vintages["qpv"],
         method="surface calculée en Lambert-93 (EPSG:2154)",
-        columns={"nom_qpv": "Quartier", "code_qpv": "Code", "area_ha": "Superficie (ha)"}))
+        columns={"nom_qpv": "Quartier", "code_qpv": "Code", "area_ha": "Superficie (ha)",
+                 **({"territory_share": "Part de la surface dans le territoire"}
+                    if "territory_share" in base.columns else {})}))
     report(progress, 1.0, "QPV")
 
 
@@ -436,7 +538,8 @@ def step_iris(ctx: Context, progress: ProgressCallback | None) -> None:
             if c in ov_frame.columns}
     ctx.add("correspondance", TableEntry(
         frame=ov_frame, section="population", title="Correspondance IRIS ↔ QPV",
-        source=src, vintage=vint, method=meth, columns=cols, per_qpv=False))
+        source=src, vintage=vint, method=meth, columns=cols, per_qpv=False, long=False,
+        collapsed=True))
     conc = overlay.concerned_iris(iris, qpv, weights=weights, weight_col=wcol,
                                   min_share_in_qpv=float(cfg.options["seuil_iris_concerne"]),
                                   progress=scaled(progress, 0.4, 0.6))
@@ -454,79 +557,521 @@ def step_iris(ctx: Context, progress: ProgressCallback | None) -> None:
     ctx.methods.append(f"IRIS concernés par un QPV : {len(conc_codes)} IRIS selon la règle de "
                        "qpvgeo.overlay.concerned_iris (recouvrement d'au moins 1 % de l'IRIS "
                        "ou du QPV).")
-    if not cfg.has("insee_iris"):
-        ctx.note("population", "indicateurs du recensement non calculés : table INSEE par IRIS "
-                 "absente ([fichiers] insee_iris).")
-        return
-    _census_indicators(ctx, weights, wcol, scaled(progress, 0.6, 1.0))
+    report(progress, 1.0, "IRIS concernés")
 
 
-def _census_indicators(ctx: Context, weights: Any, wcol: str | None,
-                       progress: ProgressCallback | None) -> None:
-    interp = _module("interpolation")
-    indicators = _module("indicators")
-    if interp is None or indicators is None:
-        ctx.note("population", "modules qpvgeo.interpolation / qpvgeo.indicators indisponibles.")
-        return
-    cfg = ctx.config
-    table = ctx.layers["insee_iris"]
-    iris = ctx.layers["iris"]
-    qpv = ctx.layers["qpv"]
-    vint = {"rp": int(cfg.vintages["recensement"]), "filosofi": int(cfg.vintages["filosofi"])}
-    numeric = [c for c in table.columns if c not in ("code_iris", "secret_vars", "source")
-               and pd.api.types.is_numeric_dtype(table[c])]
-    extensive = [c for c in numeric if c[:1] in ("P", "C") and "_" in c]
-    intensive = [c for c in numeric if c not in extensive]
-    src_layer = iris[["code_iris", "geometry"]].merge(table, on="code_iris", how="inner")
-    src_layer = gpd.GeoDataFrame(src_layer, geometry="geometry", crs=iris.crs)
-    est = interp.interpolate(src_layer, qpv, extensive=extensive, intensive=intensive,
-                             weights=weights, weight_col=wcol, progress=progress)
-    official = [ctx.layers["insee_qpv"]] if "insee_qpv" in ctx.layers else None
-    values = indicators.zone_indicators(qpv, vintage=vint, official=official, estimates=est)
-    # territory: IRIS of the territory's communes
-    terr_units = table
+def merge_insee_tables(tables: Sequence[pd.DataFrame], key: str, *,
+                       name: str = "insee") -> pd.DataFrame:
+    """Join INSEE tables (one per base) on their code column, one row per code.
+
+    The census IRIS bases repeat some variables (``P20_POP`` is in several of them): a variable
+    present in several tables keeps its first copy, and a different value elsewhere is warned
+    about (:class:`~qpvgeo.errors.DataQualityWarning`). ``secret_vars`` (variables secret or
+    missing on a row) are united; ``source`` is ``"illustratif"`` when any table is.
+
+    Parameters
+    ----------
+    tables
+        Tables from :func:`qpvgeo.io.read_insee_table`, each keyed by ``key`` (text codes).
+    key
+        Code column (``code_iris``, ``code_qpv``, ``insee_com``).
+    name
+        Name used in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per code of any table (outer join, order of first appearance), RangeIndex; a
+        code absent from a table has missing values (NaN, never 0) for that table's
+        variables.
+    """
+    if len(tables) == 1:
+        return tables[0]
+    merged: pd.DataFrame | None = None
+    secrets: list[pd.Series] = []
+    sources: list[str] = []
+    differ: list[str] = []
+    for i, table in enumerate(tables):
+        _validate.require_columns(table, [key], name=f"{name} table {i + 1}")
+        _validate.check_unique(table, key, name=f"{name} table {i + 1}")
+        body = pd.DataFrame(table).set_index(table[key].astype(str).to_numpy())
+        body.index.name = key
+        if "secret_vars" in body.columns:
+            secrets.append(body["secret_vars"])
+        src = _source_of(body)
+        if src:
+            sources.append(src)
+        body = body.drop(columns=[c for c in (key, "secret_vars", "source") if c in body.columns])
+        if merged is None:
+            merged = body
+            continue
+        dup = [c for c in body.columns if c in merged.columns]
+        for c in dup:
+            a = pd.to_numeric(merged[c], errors="coerce")
+            b = pd.to_numeric(body[c], errors="coerce").reindex(merged.index)
+            both = a.notna() & b.notna()
+            if pd.api.types.is_numeric_dtype(merged[c]) and \
+                    not np.allclose(a[both], b[both], rtol=1e-9, atol=1e-9):
+                differ.append(c)
+        merged = merged.join(body.drop(columns=dup), how="outer", sort=False)
+    assert merged is not None
+    if differ:
+        warnings.warn(f"{name}: variables present in several tables with different values, the "
+                      f"first table's value is kept: {', '.join(differ[:10])}",
+                      DataQualityWarning, stacklevel=2)
+    secret = pd.Series("", index=merged.index, dtype=object)
+    for s in secrets:
+        s = s.reindex(merged.index)
+        secret = secret.combine(s, lambda a, b: ";".join(dict.fromkeys(
+            x for x in f"{a};{b if isinstance(b, str) else ''}".split(";") if x)))
+    extra = {"secret_vars": secret.to_numpy()}
+    if sources:
+        extra["source"] = np.full(len(merged), _validate.ILLUSTRATIVE if _validate.ILLUSTRATIVE
+                                  in sources else " + ".join(dict.fromkeys(sources)),
+                                  dtype=object)
+    out = pd.concat([merged.copy().reset_index(), pd.DataFrame(extra)], axis=1)
+    return out
+
+
+_NON_ADDITIVE = ("DISP_", "DEC_")
+
+
+def _split_variables(table: pd.DataFrame, key: str) -> tuple[list[str], list[str]]:
+    """Count variables (census ``P``/``C``) and non-additive ones (Filosofi) of a table."""
+    numeric = [c for c in table.columns if c not in (key, "secret_vars", "source")
+               and pd.api.types.is_numeric_dtype(table[c])
+               and not pd.api.types.is_bool_dtype(table[c])]
+    intensive = [c for c in numeric if str(c).upper().startswith(_NON_ADDITIVE)]
+    extensive = [c for c in numeric if c not in intensive and c[:1] in ("P", "C")
+                 and "_" in c]
+    return extensive, intensive
+
+
+def _territory_units(ctx: Context, table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of an IRIS table lying in the territory's communes (IRIS code starts with them)."""
     if "communes" in ctx.layers and "insee_com" in ctx.layers["communes"].columns:
         coms = set(ctx.layers["communes"]["insee_com"].astype(str))
-        terr_units = table.loc[table["code_iris"].astype(str).str[:5].isin(coms)]
-    territory = indicators.territory_indicators(terr_units, vintage=vint, name=cfg.name,
-                                                code=cfg.siren_epci or TERRITORY_CODE)
+        return table.loc[table["code_iris"].astype(str).str[:5].isin(coms)]
+    return table
+
+
+def _estimate_zones(ctx: Context, table: pd.DataFrame, zones: gpd.GeoDataFrame,
+                    progress: ProgressCallback | None) -> pd.DataFrame:
+    """Interpolate an IRIS table onto zones (dasymetric with the buildings' dwellings)."""
+    interp = _module("interpolation")
+    assert interp is not None
+    extensive, intensive = _split_variables(table, "code_iris")
+    weights = ctx.layers.get("batiments")
+    wcol = "nb_logts" if weights is not None and "nb_logts" in weights.columns else None
+    iris = ctx.layers["iris"]
+    return interp.interpolate(iris[["code_iris", "geometry"]], zones, extensive=extensive,
+                              intensive=intensive, values=table,
+                              weights=weights if wcol else None, weight_col=wcol,
+                              progress=progress)
+
+
+def _indicator_keys(indicators: Any, frame: pd.DataFrame) -> list[str]:
+    return [k for k in indicators.catalogue()["key"] if k in frame.columns]
+
+
+def _wide_frame(values: pd.DataFrame, territory: pd.DataFrame | None, key: str,
+                name_col: str, territory_name: str) -> pd.DataFrame:
+    """Per-zone indicator table with the territory as last row (``code`` = "territoire")."""
+    frame = pd.DataFrame(values).drop(columns=[c for c in ("geometry",) if c in values.columns])
+    if territory is None:
+        return frame.reset_index(drop=True)
+    trow = pd.DataFrame(territory).drop(columns=[c for c in ("geometry", "code", "nom")
+                                                 if c in territory.columns])
+    trow = trow.assign(**{key: TERRITORY_CODE, name_col: territory_name})
+    trow = trow[[c for c in trow.columns if c in frame.columns]]
+    return pd.concat([frame, trow], ignore_index=True)
+
+
+_CENSUS_VIEWS: list[tuple[str, str, set[str]]] = [
+    ("population", "Population, revenus et familles par QPV", {"Démographie", "Revenus",
+                                                                "Familles"}),
+    ("education", "Formation et emploi par QPV", {"Éducation", "Emploi"}),
+    ("logement", "Logements (recensement) par QPV", {"Logement"}),
+]
+"""Report views of the census table: (section, French title, catalogue themes)."""
+
+
+def step_census(ctx: Context, progress: ProgressCallback | None) -> None:
+    """Compute the census and Filosofi indicators per QPV, territory and IRIS concerned.
+
+    Official per-QPV values first, IRIS estimates elsewhere; then the portrait's summary table.
+    """
+    cfg = ctx.config
+    indicators = _module("indicators")
+    if not (cfg.has("insee_iris") or cfg.has("insee_qpv")):
+        ctx.note("population", "indicateurs du recensement non calculés : ni table INSEE par "
+                 "IRIS ([fichiers] insee_iris) ni table officielle par QPV ([fichiers] "
+                 "insee_qpv).")
+        return
+    if indicators is None or _module("interpolation") is None:
+        ctx.note("population", "modules qpvgeo.interpolation / qpvgeo.indicators indisponibles.")
+        return
+    vint = {"rp": int(cfg.vintages["recensement"]), "filosofi": int(cfg.vintages["filosofi"])}
+    qpv = ctx.layers["qpv"]
+    table = ctx.layers.get("insee_iris")
+    est = None
+    if table is not None and "iris" in ctx.layers:
+        est = _estimate_zones(ctx, table, qpv, scaled(progress, 0, 0.6))
+        ctx.layers["estimations_t1"] = est
+    elif table is not None:
+        ctx.note("population", "estimations à partir des IRIS impossibles : contours IRIS "
+                 "absents ([fichiers] iris) ; seules les valeurs officielles par QPV sont "
+                 "utilisées.")
+    official = [ctx.layers["insee_qpv"]] if "insee_qpv" in ctx.layers else None
+    if official is None and est is None:
+        ctx.note("population", "indicateurs par QPV non calculés : il faut les contours IRIS "
+                 "avec la table INSEE par IRIS, ou une table officielle par QPV.")
+        return
+    values = indicators.zone_indicators(qpv, vintage=vint, official=official, estimates=est)
+    territory = None
+    if table is not None:
+        territory = indicators.territory_indicators(
+            _territory_units(ctx, table), vintage=vint, name=cfg.name,
+            code=cfg.siren_epci or TERRITORY_CODE)
+    else:
+        ctx.note("population", "valeurs du territoire non calculées : table INSEE par IRIS "
+                 "absente ([fichiers] insee_iris).")
     ctx.layers["indicateurs_t1"] = values
     ctx.layers["territoire_t1"] = territory
-    keys = [k for k in indicators.catalogue()["key"] if k in values.columns] \
-        if "key" in indicators.catalogue().columns else []
-    frame = pd.DataFrame(values).drop(columns=[c for c in ("geometry",) if c in values.columns])
-    trow = pd.DataFrame(territory).drop(columns=[c for c in ("geometry",)
-                                                 if c in territory.columns])
-    trow = trow.assign(code_qpv=TERRITORY_CODE, nom_qpv=cfg.name)
-    frame = pd.concat([frame, trow[[c for c in trow.columns if c in frame.columns
-                                    or c in ("code_qpv", "nom_qpv")]]], ignore_index=True)
-    cols = {"nom_qpv": "Quartier"}
+    keys = _indicator_keys(indicators, values)
+    frame = _wide_frame(values, territory, "code_qpv", "nom_qpv", cfg.name)
+    # how much of the figures taken from the IRIS estimates is estimated (overlay rule:
+    # share of the interpolated population coming from IRIS cut by the QPV boundary)
+    from_est = pd.Series(False, index=frame.index)
     for k in keys:
-        cols[k] = indicators.get_indicator(k).label if hasattr(
-            indicators.get_indicator(k), "label") else indicator_label(k)
-    is_est = any(frame.get(f"{k}_is_estimate", pd.Series(dtype=bool)).fillna(False).astype(bool)
-                 .any() for k in keys)
-    ctx.add("population", TableEntry(
+        from_est |= frame[f"{k}_origin"].astype(str).eq(indicators.ORIGIN_ESTIMATE)
+    frame["estimated_indicators"] = [
+        ";".join(k for k in keys if str(frame.at[i, f"{k}_origin"]) ==
+                 indicators.ORIGIN_ESTIMATE) for i in frame.index]
+    frame["is_estimate"] = from_est
+    if est is not None:
+        share = frame["code_qpv"].map(est.set_index("code_qpv")["share_estimated"])
+        frame["share_estimated"] = share.where(from_est)
+    source = indicators.DATASETS["rp"] + " ; " + indicators.DATASETS["filosofi"]
+    vintage = f"RP {cfg.vintages['recensement']}, Filosofi {cfg.vintages['filosofi']}"
+    method = ("valeurs officielles par QPV quand elles existent ; sinon estimation à partir des "
+              "IRIS (effectifs répartis au prorata des logements des bâtiments, taux "
+              "recalculés ; colonnes *_origin et share_estimated des exports)")
+    marks = {k: frame[f"{k}_origin"].astype(str).eq(indicators.ORIGIN_ESTIMATE) for k in keys}
+    first = True
+    for section, title, themes in _CENSUS_VIEWS:
+        shown = [k for k in keys if indicators.get_indicator(k).theme in themes]
+        if not shown:
+            continue
+        defs = [f"{indicator_label(k, short=True)} = {indicators.get_indicator(k).label}"
+                for k in shown
+                if indicator_label(k, short=True) != indicators.get_indicator(k).label]
+        ctx.add("population" if first else f"recensement_{section}", TableEntry(
+            frame=frame, section=section, title=title, source=source, vintage=vintage,
+            method=method, estimate=bool(any(marks[k].any() for k in shown)),
+            columns={"nom_qpv": "Quartier", **{k: indicator_label(k, short=True)
+                                               for k in shown}},
+            per_qpv=first, export=first, estimated_cells={k: marks[k] for k in shown},
+            note=("Définitions : " + " ; ".join(defs)) if defs else None))
+        first = False
+    report(progress, 0.7, "IRIS concernés")
+    if table is not None and "iris_concernes" in ctx.layers:
+        _concerned_iris_indicators(ctx, indicators, table, vint)
+    if territory is not None:
+        refs = ctx.layers.get("reference")
+        table_p = indicators.portrait_table(values, territory, references=refs,
+                                            territory_name=cfg.name)
+        frame_p = pd.DataFrame(table_p).reset_index()
+        remarks = [frame_p[c].astype(object).where(frame_p[c].notna(), "").astype(str)
+                   for c in ("missing_reason", "note") if c in frame_p.columns]
+        if remarks:
+            frame_p["remarque"] = [" ".join(x for x in parts if x).strip()
+                                   for parts in zip(*remarks, strict=True)]
+        ctx.add("portrait", TableEntry(
+            frame=frame_p, section="population",
+            title="Tableau de synthèse : territoire et QPV", source="voir les tableaux détaillés",
+            vintage=f"RP {cfg.vintages['recensement']}, Filosofi {cfg.vintages['filosofi']}",
+            method="qpvgeo.indicators.portrait_table (agrégat des QPV recalculé à partir des "
+                   "numérateurs et dénominateurs ; une médiane ne s'agrège pas)",
+            estimate=bool(table_p["is_estimate"].fillna(False).astype(bool).any()),
+            columns={"label": "Indicateur", "territory_text": "Territoire",
+                     "zones_text": "Ensemble des QPV", "min_text": "Minimum",
+                     "max_text": "Maximum", "comparison": "Comparaison",
+                     **({"references_text": "Département, région, France"}
+                        if "references_text" in frame_p.columns else {}),
+                     **({"remarque": "Remarque"} if "remarque" in frame_p.columns else {})},
+            per_qpv=False, long=False))
+    ctx.methods.append("Indicateurs par QPV : valeurs officielles par QPV quand elles sont "
+                       "publiées ; sinon estimations à partir des IRIS, dont les effectifs sont "
+                       "répartis entre QPV au prorata des logements (BD TOPO) ; les taux sont "
+                       "recalculés comme rapport des effectifs estimés, jamais moyennés ; les "
+                       "médianes ne sont pas interpolées (fourchette des IRIS concernés).")
+    report(progress, 1.0, "recensement")
+
+
+def _concerned_iris_indicators(ctx: Context, indicators: Any, table: pd.DataFrame,
+                               vint: Mapping[str, int]) -> None:
+    """Add the indicators of each IRIS concerned by a QPV (whole IRIS) and their total."""
+    cfg = ctx.config
+    layer = ctx.layers["iris_concernes"]
+    codes = set(layer["code_iris"].astype(str))
+    units = table.loc[table["code_iris"].astype(str).isin(codes)]
+    if units.empty:
+        return
+    zones = layer[["code_iris", "nom_iris"]].reset_index(drop=True)
+    body = zones.merge(units.drop(columns=[c for c in ("nom_iris",) if c in units.columns]),
+                       on="code_iris", how="left")
+    values = indicators.compute_indicators(body, vintage=vint, name="IRIS concernés")
+    values = values.drop(columns=[c for c in ("code_iris", "nom_iris") if c in values.columns])
+    values.insert(0, "nom_iris", body["nom_iris"].to_numpy())
+    values.insert(0, "code_iris", body["code_iris"].to_numpy())
+    agg = indicators.territory_indicators(units, vintage=vint, name="IRIS concernés",
+                                          code="iris_concernes")
+    ctx.layers["iris_indicateurs_t1"] = values
+    ctx.layers["iris_ensemble_t1"] = agg
+    frame = _wide_frame(values, agg, "code_iris", "nom_iris",
+                        f"Ensemble des {len(values)} IRIS concernés")
+    frame.loc[frame["code_iris"] == TERRITORY_CODE, "code_iris"] = "ensemble_iris"
+    if "territoire_t1" in ctx.layers and ctx.layers["territoire_t1"] is not None:
+        frame = _wide_frame(frame, ctx.layers["territoire_t1"], "code_iris", "nom_iris",
+                            cfg.name)
+    keys = _indicator_keys(indicators, values)
+    show = [k for k in keys if k not in ("population",)][:7]
+    ctx.add("iris_concernes", TableEntry(
         frame=frame, section="population",
-        title="Indicateurs du recensement et de Filosofi par QPV",
+        title=f"IRIS concernés par un QPV ({len(values)} IRIS) : indicateurs de l'IRIS entier",
         source=indicators.DATASETS["rp"] + " ; " + indicators.DATASETS["filosofi"],
         vintage=f"RP {cfg.vintages['recensement']}, Filosofi {cfg.vintages['filosofi']}",
-        method="valeurs officielles par QPV quand elles existent, sinon estimation à partir "
-               "des IRIS (répartition au prorata des logements des bâtiments)",
-        estimate=is_est, columns=cols))
-    refs = ctx.layers.get("reference")
-    table_p = indicators.portrait_table(values, territory, references=refs,
-                                        territory_name=cfg.name)
-    ctx.add("portrait", TableEntry(
-        frame=pd.DataFrame(table_p), section="population",
-        title="Tableau de synthèse : territoire et QPV", source="voir les tableaux détaillés",
-        vintage=f"RP {cfg.vintages['recensement']}, Filosofi {cfg.vintages['filosofi']}",
-        method="qpvgeo.indicators.portrait_table (agrégat QPV recalculé à partir des "
-               "numérateurs et dénominateurs)", per_qpv=False))
-    ctx.methods.append("Estimations à partir des IRIS : les effectifs des IRIS sont répartis "
-                       "entre QPV au prorata des logements (BD TOPO) ; les taux sont recalculés "
-                       "comme rapport des effectifs estimés, jamais moyennés ; les médianes ne "
-                       "sont pas interpolées.")
+        method="valeurs publiées pour l'IRIS entier (pas d'estimation) ; l'ensemble est "
+               "recalculé à partir des numérateurs et dénominateurs",
+        columns={"nom_iris": "IRIS", "code_iris": "Code",
+                 **{k: indicator_label(k, short=True) for k in ["population", *show]
+                    if k in keys}},
+        per_qpv=False, collapsed=True,
+        lead=f"Les {len(values)} IRIS dont une partie est en QPV (règle de "
+             "qpvgeo.overlay.concerned_iris), avec les valeurs publiées pour l'IRIS entier ; "
+             "les deux dernières lignes donnent leur ensemble et le territoire."))
+
+
+_EVOLUTION_COLUMNS = ["code", "name", "codes_t0", "value_t0", "value_t1", "territory_t0",
+                      "territory_t1", "gap_t0", "gap_t1", "gap_change", "change_value",
+                      "change_relative", "situation", "gap_trend", "quadrant", "position_t1",
+                      "vintage_t0", "vintage_t1", "is_estimate", "method_t0", "caution",
+                      "missing_reason"]
+
+
+def _gap_tables(indicators: Any, t0: pd.DataFrame, t1: pd.DataFrame, terr0: pd.DataFrame,
+                terr1: pd.DataFrame, keys: Sequence[str], zone_label: str,
+                **kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run gap_evolution per indicator: (long detail table, one summary row per indicator)."""
+    details, summaries = [], []
+    for k in keys:
+        evo = indicators.gap_evolution(t0, t1, terr0, terr1, k, **kwargs)
+        d = pd.DataFrame(evo)[[c for c in _EVOLUTION_COLUMNS if c in evo.columns]]
+        d.insert(2, "indicator", k)
+        d.insert(3, "label", indicators.get_indicator(k).label)
+        details.append(d)
+        s = indicators.gap_summary(evo, zone_label=zone_label)
+        s.insert(0, "label", indicators.get_indicator(k).label)
+        s["caution"] = evo.attrs.get("qpvgeo", {}).get("caution", "")
+        summaries.append(s)
+    detail = pd.concat(details, ignore_index=True) if details else pd.DataFrame()
+    summary = pd.concat(summaries) if summaries else pd.DataFrame()
+    if len(summary):
+        counts = [c for c in summary.columns if c.startswith("n_")]
+        summary[counts] = summary[counts].fillna(0).astype(int)
+        summary = summary.reset_index()
+    return detail, summary
+
+
+def _evolution_keys(indicators: Any, *tables: pd.DataFrame) -> list[str]:
+    """Catalogue indicators present with data in every table (counts included)."""
+    keys = []
+    for k in indicators.catalogue()["key"]:
+        if all(k in t.columns for t in tables) and all(
+                pd.to_numeric(t[k], errors="coerce").notna().any() for t in tables):
+            keys.append(k)
+    return keys
+
+
+def step_evolution(ctx: Context, progress: ProgressCallback | None) -> None:
+    """Gaps to the territory at two census vintages, for the QPV and the IRIS concerned.
+
+    QPV figures of the earlier vintage are computed on the QPV 2015 perimeters (official
+    per-QPV table, else IRIS estimates) and carried onto the 2024 perimeters with the
+    :func:`qpvgeo.overlay.crosswalk` weights (dwellings of the buildings); the IRIS concerned
+    are compared IRIS by IRIS (same codes).
+    """
+    cfg = ctx.config
+    indicators, overlay = _module("indicators"), _module("overlay")
+    t1, terr1 = ctx.layers.get("indicateurs_t1"), ctx.layers.get("territoire_t1")
+    if indicators is None or overlay is None:
+        ctx.note("evolution", "modules qpvgeo.indicators / qpvgeo.overlay indisponibles.")
+        return
+    if t1 is None or terr1 is None:
+        ctx.note("evolution", "évolution non calculée : il faut d'abord les indicateurs du "
+                 "recensement par QPV et du territoire ([fichiers] insee_iris).")
+        return
+    if not cfg.has("insee_iris_t0"):
+        ctx.note("evolution", "évolution non calculée : table INSEE par IRIS du millésime "
+                 "précédent absente ([fichiers] insee_iris_t0).")
+        return
+    y0, y1 = cfg.vintages["recensement_t0"], cfg.vintages["recensement"]
+    vint0 = {"rp": int(y0), "filosofi": int(cfg.vintages["filosofi_t0"])}
+    table0 = ctx.layers["insee_iris_t0"]
+    terr0 = indicators.territory_indicators(_territory_units(ctx, table0), vintage=vint0,
+                                            name=cfg.name, code=cfg.siren_epci or
+                                            TERRITORY_CODE)
+    ctx.layers["territoire_t0"] = terr0
+    period = f"RP {y0} → RP {y1}"
+    if cfg.has("qpv_2015") and "iris" in ctx.layers:
+        q15 = _in_territory(ctx, ctx.layers["qpv_2015"]).drop(columns="territory_share")
+        est0 = _estimate_zones(ctx, table0, q15, scaled(progress, 0, 0.4))
+        official0 = [ctx.layers["insee_qpv_t0"]] if "insee_qpv_t0" in ctx.layers else None
+        t0 = indicators.zone_indicators(q15, vintage=vint0, official=official0, estimates=est0)
+        ctx.layers["indicateurs_t0"] = t0
+        weights = ctx.layers.get("batiments")
+        wcol = "nb_logts" if weights is not None and "nb_logts" in weights.columns else None
+        cw = overlay.crosswalk(q15, ctx.layers["qpv"], weights=weights if wcol else None,
+                               weight_col=wcol, progress=scaled(progress, 0.4, 0.6))
+        ctx.layers["crosswalk_qpv"] = cw
+        ctx.add("passage_qpv", TableEntry(
+            frame=_crosswalk_frame(ctx, overlay, cw, q15), section="evolution",
+            title="Passage des QPV 2015 aux QPV 2024", source=_source_of(cw) or
+            "ANCT, périmètres des QPV 2015 et 2024", vintage=f"{cfg.vintages.get('qpv', '2024')}"
+            " / 2015", method="intersection des périmètres pondérée par les logements des "
+            "bâtiments (qpvgeo.overlay.crosswalk)" + (" ; comparée à la liste de "
+                                                       "correspondance de l'ANCT" if
+                                                       "correspondance_qpv" in ctx.layers
+                                                       else ""),
+            columns={"nom_qpv": "QPV 2024", "code_qpv": "Code 2024",
+                     "nom_qpv_2015": "QPV 2015", "code_qpv_2015": "Code 2015",
+                     "allocation": "Part du QPV 2015 reportée",
+                     "share_of_new": "Part du QPV 2024 (surface)",
+                     "agreement": "Accord avec la liste ANCT"},
+            per_qpv=False, long=False))
+        keys = _evolution_keys(indicators, t0, t1, terr0, terr1)
+        detail, summary = _gap_tables(indicators, t0, t1, terr0, terr1, keys, "QPV",
+                                      crosswalk=cw)
+        if len(detail):
+            detail = detail.rename(columns={"code": "code_qpv", "name": "nom_qpv"})
+            _add_evolution(ctx, "evolution_qpv", detail, summary, "QPV", period,
+                           f"valeurs {y0} calculées sur les QPV 2015 (officielles, sinon "
+                           "estimées à partir des IRIS) puis reportées sur les périmètres 2024 "
+                           "(table de passage ci-dessus) ; écart = QPV − territoire ; "
+                           "qpvgeo.indicators.gap_evolution")
+    else:
+        ctx.note("evolution", "évolution par QPV non calculée : il faut les périmètres des "
+                 "QPV 2015 et les contours IRIS ([fichiers] qpv_2015, iris).")
+    report(progress, 0.8, "IRIS concernés")
+    v1 = ctx.layers.get("iris_indicateurs_t1")
+    if v1 is not None:
+        codes = v1["code_iris"].astype(str)
+        units0 = table0.loc[table0["code_iris"].astype(str).isin(set(codes))]
+        body0 = pd.DataFrame({"code_iris": codes.to_numpy()}).merge(units0, on="code_iris",
+                                                                    how="inner")
+        if len(body0):
+            v0 = indicators.compute_indicators(body0, vintage=vint0, name="IRIS t0")
+            if "code_iris" not in v0.columns:
+                v0.insert(0, "code_iris", body0["code_iris"].to_numpy())
+            keys = _evolution_keys(indicators, v0, v1, terr0, terr1)
+            detail, summary = _gap_tables(indicators, v0, v1, terr0, terr1, keys, "IRIS",
+                                          key="code_iris", key_t0="code_iris")
+            if len(detail):
+                detail = detail.rename(columns={"code": "code_iris", "name": "nom_iris"})
+                _add_evolution(ctx, "evolution_iris", detail, summary, "IRIS concernés",
+                               period, "valeurs publiées pour chaque IRIS concerné par un QPV "
+                               "aux deux dates (mêmes codes IRIS) ; écart = IRIS − territoire")
+        else:
+            ctx.note("evolution", f"évolution des IRIS concernés non calculée : aucun de leurs "
+                     f"codes n'est dans la table du millésime {y0} (autre découpage IRIS).")
+    report(progress, 1.0, "évolution")
+
+
+def _crosswalk_frame(ctx: Context, overlay: Any, cw: pd.DataFrame,
+                     q15: gpd.GeoDataFrame) -> pd.DataFrame:
+    """QPV 2015 → 2024 pairs with names, shares and (when given) the ANCT list's agreement."""
+    if "correspondance_qpv" in ctx.layers:
+        table = pd.DataFrame(overlay.compare_with_anct(cw, ctx.layers["correspondance_qpv"]))
+    else:
+        table = pd.DataFrame(cw)[[c for c in ("new_code", "old_code", "share_of_old",
+                                              "share_of_new", "allocation") if c in cw.columns]]
+    names15 = q15.set_index(q15["code_qpv"].astype(str))["nom_qpv"]
+    names24 = ctx.layers["qpv"].set_index(ctx.layers["qpv"]["code_qpv"].astype(str))["nom_qpv"]
+    frame = pd.DataFrame({
+        "code_qpv": table["new_code"].astype(str).to_numpy(),
+        "nom_qpv": table["new_code"].astype(str).map(names24).to_numpy(),
+        "code_qpv_2015": table["old_code"].astype(str).to_numpy(),
+        "nom_qpv_2015": table["old_code"].astype(str).map(names15).to_numpy(),
+    })
+    rest = table.drop(columns=["new_code", "old_code"])
+    return pd.concat([frame, rest.reset_index(drop=True)], axis=1)
+
+
+def _add_evolution(ctx: Context, key: str, detail: pd.DataFrame, summary: pd.DataFrame,
+                   zone_label: str, period: str, method: str) -> None:
+    est = bool(detail["is_estimate"].fillna(False).astype(bool).any()) \
+        if "is_estimate" in detail.columns else False
+    ctx.layers[f"{key}_detail"] = detail
+    caution = "; ".join(dict.fromkeys(str(c) for c in summary.get("caution", []) if str(c)))
+    ctx.add(key, TableEntry(
+        frame=summary, section="evolution",
+        title=f"Les écarts entre les {zone_label} et le territoire se sont-ils réduits ? "
+              f"({period})",
+        source=_census_source(), vintage=period,
+        method=method + (f" ; précaution : {caution}" if caution else ""), estimate=est,
+        columns={"label": "Indicateur", "sentence": "Constat", "n_with_data": "Zones avec "
+                 "données", "n_gap_widened": "Écart accru", "n_gap_narrowed": "Écart réduit"},
+        per_qpv=False, long=False))
+    zone_col = "nom_qpv" if "nom_qpv" in detail.columns else "nom_iris"
+    ctx.add(f"{key}_detail", TableEntry(
+        frame=detail, section="evolution",
+        title=f"Évolution par {zone_label.split()[0]} et par indicateur ({period})",
+        source=_census_source(), vintage=period, method=method, estimate=est,
+        columns={zone_col: "Zone", "label": "Indicateur", "value_t0": "Valeur t0",
+                 "value_t1": "Valeur t1", "gap_t0": "Écart t0", "gap_t1": "Écart t1",
+                 "quadrant": "Situation et écart"},
+        per_qpv=False, long=False))
+
+
+def _census_source() -> str:
+    """Source wording of the census and Filosofi figures (French)."""
+    indicators = _module("indicators")
+    if indicators is None:
+        return "INSEE"
+    return str(indicators.DATASETS["rp"]) + " ; " + str(indicators.DATASETS["filosofi"])
+
+
+def _qpv_series(values: pd.Series | None, qpv_zones: pd.DataFrame) -> pd.Series | None:
+    """Re-index per-zone values of :func:`_zones` on the QPV zones plus "territory".
+
+    The engines' ``territory_row`` reads the territory's denominator at that label.
+    """
+    if values is None:
+        return None
+    out = values.loc[qpv_zones.index].copy()
+    out.index = out.index.astype(object)
+    rest = values.loc[~values.index.isin(qpv_zones.index)]
+    if len(rest):
+        out.loc["territory"] = rest.iloc[0]
+    return out
+
+
+def _census_column(ctx: Context, key: str, part: str) -> tuple[pd.Series | None,
+                                                               pd.Series | None]:
+    """Return a census numerator or denominator per zone of :func:`_zones` and its flag.
+
+    ``part`` is ``num`` or ``den`` (e.g. main residences = ``part_locataires_hlm_den``).
+    """
+    entry = ctx.tables.get("population")
+    col = f"{key}_{part}"
+    if entry is None or col not in entry.frame.columns:
+        return None, None
+    f = entry.frame.drop_duplicates("code_qpv").set_index("code_qpv")
+    zones = _zones(ctx)
+    vals = zones["code_qpv"].map(pd.to_numeric(f[col], errors="coerce")).astype(float)
+    est = zones["code_qpv"].map(f[f"{key}_is_estimate"]).fillna(False).astype(bool)
+    return vals, est
 
 
 def step_housing(ctx: Context, progress: ProgressCallback | None) -> None:
@@ -540,33 +1085,64 @@ def step_housing(ctx: Context, progress: ProgressCallback | None) -> None:
     qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
     if cfg.has("rpls"):
         pop, pop_est = _population(ctx)
-        sh = housing.social_housing(ctx.layers["rpls"], qpv_zones,
-                                    territory=ctx.layers["territoire"],
-                                    population=None if pop is None else pop.loc[qpv_zones.index],
-                                    population_is_estimate=None if pop_est is None
-                                    else pop_est.loc[qpv_zones.index],
-                                    duplicates="drop", name="rpls")
-        src, vint, meth = _prov(sh, "SDES, RPLS", "points des logements sociaux dans les QPV",
+        rp, rp_est = _census_column(ctx, "part_locataires_hlm", "den")
+        sh = housing.social_housing(
+            ctx.layers["rpls"], qpv_zones, territory=ctx.layers["territoire"],
+            population=_qpv_series(pop, qpv_zones),
+            population_is_estimate=_qpv_series(pop_est, qpv_zones),
+            main_residences=_qpv_series(rp, qpv_zones),
+            main_residences_is_estimate=_qpv_series(rp_est, qpv_zones),
+            duplicates="drop", territory_row=True, name="rpls")
+        src, vint, meth = _prov(sh, "SDES, RPLS", "logements sociaux localisés dans les QPV",
                                 cfg.vintages["rpls"])
         frame = _with_keys_any(sh, zones, cfg.name)
-        cols = {c: indicator_label(c) for c in frame.columns
-                if c.startswith("rpls_") and pd.api.types.is_numeric_dtype(frame[c])}
-        cols = {"nom_qpv": "Quartier", **dict(list(cols.items())[:9])}
+        cols = {"nom_qpv": "Quartier"}
+        for c, label in (("rpls_count", "Logements sociaux"),
+                         ("rpls_share_of_rp", "Part des résidences principales"),
+                         ("rpls_per_ha", "Logements par ha"),
+                         ("rpls_share_of_territory", "Part du parc social du territoire"),
+                         ("rpls_vacancy_share", "Vacance"),
+                         ("era_avant_1949_share", "Construits avant 1949"),
+                         ("era_1949_1974_share", "1949–1974"),
+                         ("finan_plai_share", "Financés en PLAI"),
+                         ("dpe_efg_share", "DPE E, F ou G")):
+            if c in frame.columns:
+                cols[c] = label
+        marks = {}
+        if "rp_is_estimate" in frame.columns:
+            marks["rpls_share_of_rp"] = frame["rp_is_estimate"].fillna(False).astype(bool)
         ctx.add("logement_social", TableEntry(
             frame=frame, section="logement", title="Logements sociaux (RPLS)", source=src,
-            vintage=vint, method=meth, columns=cols))
+            vintage=vint, method=meth + " ; résidences principales du recensement "
+            f"{cfg.vintages['recensement']} (officielles par QPV, sinon estimées)",
+            columns=cols, estimated_cells=marks, estimate=bool(any(m.any() for m in
+                                                                     marks.values()))))
     else:
         ctx.note("logement", "logements sociaux non calculés : RPLS absent ([fichiers] rpls).")
     report(progress, 0.6, "logement social")
     if cfg.has("qualite_logement"):
         q = housing.housing_quality(ctx.layers["qualite_logement"], qpv_zones,
+                                    territory=ctx.layers["territoire"], territory_row=True,
                                     name="qualite_logement")
         src, vint, meth = _prov(q, "diagnostic PLH (qualité du logement)",
                                 "recouvrement de la couche qualité et des QPV", "")
+        frame = _with_keys_any(q, zones, cfg.name)
+        cols = {"nom_qpv": "Quartier"}
+        for c, label in (("quality_classed_dwellings", "Logements classés"),
+                         ("quality_poor_dwellings", "Logements médiocres ou mauvais"),
+                         ("quality_poor_dwellings_share", "Part des logements médiocres ou "
+                          "mauvais"),
+                         ("quality_poor_area_share", "Part de la surface médiocre ou mauvaise")):
+            if c in frame.columns:
+                cols[c] = label
         ctx.add("qualite_logement", TableEntry(
-            frame=_with_keys_any(q, zones, cfg.name), section="logement",
-            title="Qualité des logements (médiocres ou mauvais)", source=src,
-            vintage=vint or "non renseigné", method=meth))
+            frame=frame, section="logement",
+            title="Qualité des logements (diagnostic PLH)", source=src,
+            vintage=vint or cfg.vintages.get("qualite_logement", "non renseigné"),
+            method=meth, columns=cols))
+    else:
+        ctx.note("logement", "qualité du logement non calculée : couche absente ([fichiers] "
+                 "qualite_logement).")
     report(progress, 1.0, "logement")
 
 
@@ -597,61 +1173,77 @@ def step_health(ctx: Context, progress: ProgressCallback | None) -> None:
     if not cfg.has("bpe"):
         ctx.note("sante", "équipements de santé non calculés : BPE absente ([fichiers] bpe).")
         return
-    equipment = _module("equipment")
-    if equipment is None:
-        ctx.note("sante", "module qpvgeo.equipment indisponible.")
+    equipment, health = _module("equipment"), _module("health")
+    if equipment is None or health is None:
+        ctx.note("sante", "modules qpvgeo.equipment / qpvgeo.health indisponibles.")
         return
-    health = _module("health")
     bpe = ctx.layers["bpe"]
-    reach = float(equipment.walking_reach_m(float(cfg.options["marche_minutes"]),
-                                            float(cfg.options["vitesse_marche_kmh"])))
+    minutes, speed = float(cfg.options["marche_minutes"]), float(cfg.options["vitesse_marche_kmh"])
+    reach = float(equipment.walking_reach_m(minutes, speed))
     zones = _zones(ctx)
     qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
     pop, pop_est = _population(ctx)
     residences = ctx.layers.get("batiments")
-    common = {
-        "population": None if pop is None else pop.loc[qpv_zones.index],
-        "population_is_estimate": None if pop_est is None else pop_est.loc[qpv_zones.index],
-        "residences": residences,
-        "residence_weight": "nb_logts" if residences is not None
+    graph = None
+    if "voirie" in ctx.layers:
+        report(progress, 0.05, "graphe piéton")
+        graph = equipment.WalkingGraph.from_lines(ctx.layers["voirie"])
+    acc = health.health_access(
+        bpe, qpv_zones, vintage=cfg.vintages["bpe"],
+        population=_qpv_series(pop, qpv_zones),
+        population_is_estimate=_qpv_series(pop_est, qpv_zones),
+        residences=residences,
+        residence_weight="nb_logts" if residences is not None
         and "nb_logts" in residences.columns else None,
-        "reach_m": reach, "territory": ctx.layers["territoire"],
-        "territory_population": None if pop is None else float(pop.iloc[-1]),
-        "name": "bpe", "progress": scaled(progress, 0, 0.9),
-    }
+        graph=graph, reach_m=reach, territory=ctx.layers["territoire"],
+        territory_population=None if pop is None else float(pop.iloc[-1]),
+        territory_row=True, name="bpe", progress=scaled(progress, 0.1, 0.9))
     kinds: dict[str, list[str]] = {}
-    if health is not None and hasattr(health, "health_access"):
-        table = health.bpe_codes(cfg.vintages["bpe"], domain="sante")
-        wanted = set(health.DEFAULT_HEALTH_KINDS)
-        for kind, grp in table.groupby("kind", sort=False):
-            if kind in wanted:
-                kinds[health.KIND_LABELS.get(kind, kind)] = [str(c) for c in grp["typequ"]]
-        acc = health.health_access(bpe, qpv_zones, vintage=cfg.vintages["bpe"], **common)
-    else:
-        from qpvgeo.maps import _HEALTH_KINDS
-
-        kinds = {label: list(codes) for codes, label, _i, _c in _HEALTH_KINDS}
-        acc = equipment.equipment_access(bpe, qpv_zones, kinds=kinds, **common)
+    table = health.bpe_codes(cfg.vintages["bpe"], domain="sante")
+    wanted = set(health.DEFAULT_HEALTH_KINDS)
+    for kind, grp in table.groupby("kind", sort=False):
+        if kind in wanted:
+            kinds[str(kind)] = [str(c) for c in grp["typequ"]]
     codes = {c for v in kinds.values() for c in v}
     sante = bpe.loc[bpe["typequ"].astype(str).isin(codes)]
     ctx.layers["bpe_sante"] = sante
-    src, vint, meth = _prov(acc, "INSEE, BPE", f"distance à vol d'oiseau de {reach:.0f} m "
-                            f"({cfg.options['marche_minutes']:g} min à "
-                            f"{cfg.options['vitesse_marche_kmh']:g} km/h)", cfg.vintages["bpe"])
+    how = (f"à pied sur le réseau des rues, {reach:.0f} m" if graph is not None else
+           f"à vol d'oiseau, {reach:.0f} m")
+    src, vint, meth = _prov(acc, "INSEE, BPE", f"équipements dans le QPV et à portée {how} "
+                            f"({minutes:g} min à {speed:g} km/h) ; population couverte "
+                            "répartie au prorata des logements des bâtiments",
+                            cfg.vintages["bpe"])
     frame = _with_keys_any(acc, zones, cfg.name)
+    cols = {"nom_qpv": "Quartier"}
+    for kind in health.DEFAULT_HEALTH_KINDS:
+        label = health.KIND_LABELS.get(kind, kind)
+        for suffix, what in (("inside_count", "dans le QPV"), ("per_10000", "pour 10 000 hab."),
+                             ("covered_share", "population à portée")):
+            c = f"{kind}_{suffix}"
+            if c in frame.columns and (suffix != "inside_count" or kind in (
+                    "medecin_generaliste", "pharmacie")):
+                cols[c] = f"{label} : {what}"
+    est = frame["pop_is_estimate"].fillna(False).astype(bool) \
+        if "pop_is_estimate" in frame.columns else pd.Series(False, index=frame.index)
+    marks = {c: est for c in cols if c.endswith("per_10000")}
     ctx.add("sante", TableEntry(
         frame=frame, section="sante", title="Équipements de santé et accessibilité à pied",
-        source=src, vintage=vint, method=meth,
-        estimate=bool(pop_est is not None and pop_est.any())))
-    pts = sante.geometry
-    areas = []
-    for kind, kcodes in kinds.items():
-        kc = {str(c) for c in ([kcodes] if isinstance(kcodes, str) else kcodes)}
-        sel = pts.loc[sante["typequ"].astype(str).isin(kc).to_numpy()]
-        if len(sel):
-            areas.append({"kind": kind, "geometry": sel.buffer(reach).union_all()})
-    if areas:
-        ctx.layers["zones_marche"] = gpd.GeoDataFrame(areas, geometry="geometry", crs=pts.crs)
+        source=src, vintage=vint, method=meth, columns=cols, estimated_cells=marks,
+        estimate=bool(est.any())))
+    if graph is None:
+        pts = sante.geometry
+        areas = []
+        for kind, kcodes in kinds.items():
+            sel = pts.loc[sante["typequ"].astype(str).isin(set(kcodes)).to_numpy()]
+            if len(sel):
+                areas.append({"kind": health.KIND_LABELS.get(kind, kind),
+                              "geometry": sel.buffer(reach).union_all()})
+        if areas:
+            ctx.layers["zones_marche"] = gpd.GeoDataFrame(areas, geometry="geometry",
+                                                          crs=pts.crs)
+    ctx.methods.append(f"Santé : équipements de la BPE {cfg.vintages['bpe']} (codes TYPEQU "
+                       f"du millésime), portée {how} ; la part de population à portée répartit "
+                       "la population du QPV entre ses bâtiments au prorata des logements.")
     report(progress, 1.0, "santé")
 
 
@@ -669,30 +1261,31 @@ def step_economy(ctx: Context, progress: ProgressCallback | None) -> None:
     zones = _zones(ctx)
     qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
     pop, pop_est = _population(ctx)
+    y0, y1 = int(cfg.vintages["sirene_t0"]), int(cfg.vintages["sirene_t1"])
     eco = economy.economic_activity(
-        ctx.layers["sirene_t0"], ctx.layers["sirene_t1"], qpv_zones,
-        year0=int(cfg.vintages["sirene_t0"]), year1=int(cfg.vintages["sirene_t1"]),
-        population=None if pop is None else pop.loc[qpv_zones.index],
-        population_is_estimate=None if pop_est is None else pop_est.loc[qpv_zones.index],
-        territory=ctx.layers["territoire"], duplicates="drop")
-    src, vint, meth = _prov(eco, "INSEE, SIRENE géolocalisé", "établissements localisés dans "
-                            "les QPV", f"{cfg.vintages['sirene_t0']} et "
-                            f"{cfg.vintages['sirene_t1']}")
+        ctx.layers["sirene_t0"], ctx.layers["sirene_t1"], qpv_zones, year0=y0, year1=y1,
+        population=_qpv_series(pop, qpv_zones),
+        population_is_estimate=_qpv_series(pop_est, qpv_zones),
+        territory=ctx.layers["territoire"], duplicates="drop", territory_row=True)
+    src, vint, meth = _prov(eco, "INSEE, SIRENE géolocalisé", "établissements actifs localisés "
+                            "dans les QPV", f"{y0} et {y1}")
     frame = _with_keys_any(eco, zones, cfg.name)
-    main = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
-            and not c.startswith("sector_")][:8]
+    cols = {"nom_qpv": "Quartier"}
+    for c in frame.columns:
+        if c.startswith(("establishments_", "creations_", "ei_", "micro")) and \
+                pd.api.types.is_numeric_dtype(frame[c]) and len(cols) < 8:
+            cols[c] = indicator_label(c)
     ctx.add("economie", TableEntry(
         frame=frame, section="economie", title="Établissements et créations (SIRENE)",
-        source=src, vintage=vint, method=meth,
-        columns={"nom_qpv": "Quartier", **{c: indicator_label(c) for c in main}}))
+        source=src, vintage=vint, method=meth, columns=cols))
     report(progress, 1.0, "économie")
 
 
 def step_npnru(ctx: Context, progress: ProgressCallback | None) -> None:
     """List the NPNRU QPV with their key figures (a view of the other tables)."""
-    npnru = [str(c) for c in ctx.config.options.get("npnru", [])]
+    npnru = list(ctx.layers.get("npnru_codes", []))
     if not npnru:
-        ctx.note("npnru", "aucun QPV du NPNRU indiqué ([options] npnru).")
+        ctx.note("npnru", "aucun QPV du NPNRU indiqué ([options] npnru ou champ_npnru).")
         return
     layer = qpv_indicator_layer(ctx)
     sel = pd.DataFrame(layer.loc[layer["code_qpv"].isin(npnru)]).drop(columns="geometry")
@@ -708,14 +1301,16 @@ def step_npnru(ctx: Context, progress: ProgressCallback | None) -> None:
         frame=sel, section="npnru", title="QPV retenus au titre du NPNRU",
         source="configuration ([options] npnru) et tableaux ci-dessus",
         vintage=ctx.config.vintages["qpv"], method="extrait des tableaux par QPV",
-        columns=cols, per_qpv=False))
+        columns=cols, per_qpv=False, long=False))
     report(progress, 1.0, "NPNRU")
 
 
 STEPS: list[Step] = [
     ("load", "Lecture des couches", step_load),
     ("qpv", "Quartiers", step_area),
-    ("iris", "IRIS et recensement", step_iris),
+    ("iris", "IRIS concernés par un QPV", step_iris),
+    ("recensement", "Recensement et revenus", step_census),
+    ("evolution", "Évolution des écarts", step_evolution),
     ("thermographie", "Déperditions thermiques", step_thermography),
     ("logement", "Logement social et qualité", step_housing),
     ("sante", "Équipements de santé", step_health),
@@ -757,38 +1352,65 @@ def qpv_indicator_layer(ctx: Context) -> gpd.GeoDataFrame:
     return out
 
 
+_HELPER_SUFFIXES = ("_num", "_den", "_vintage", "_is_estimate", "_missing_reason", "_origin",
+                    "_source", "_method")
+
+
 def _long_table(ctx: Context) -> pd.DataFrame:
-    """One row per (table, zone, indicator) with its unit and provenance."""
-    rows = []
+    """One row per (table, zone, indicator) with its unit and provenance.
+
+    Numerators, denominators and per-indicator provenance columns (``*_num``, ``*_den``,
+    ``*_origin``…) are not rows of their own: they stay in the wide sheets of the XLSX; an
+    indicator's own ``*_source``/``*_method``/``*_is_estimate`` fill its row's columns.
+    """
+    parts = []
     for key, entry in ctx.tables.items():
-        f = entry.frame
-        code_col = next((c for c in ("code_qpv", "code_iris", "insee_com", "code", "key")
-                         if c in f.columns), None)
-        name_col = next((c for c in ("nom_qpv", "nom_iris", "nom_com", "nom", "name")
+        if not (entry.export and entry.long):
+            continue
+        f = entry.frame.reset_index(drop=True)
+        code_col = next((c for c in ("code_qpv", "code_iris", "insee_com", "code", "indicator",
+                                     "key") if c in f.columns), None)
+        name_col = next((c for c in ("nom_qpv", "nom_iris", "nom_com", "nom", "label", "name")
                          if c in f.columns), None)
         numeric = [c for c in f.columns if pd.api.types.is_numeric_dtype(f[c])
-                   and not pd.api.types.is_bool_dtype(f[c]) and c not in ("geometry",)]
-        est_col = next((c for c in ("is_estimate", "share_estimated") if c in f.columns), None)
-        for i in range(len(f)):
-            code = None if code_col is None else f[code_col].iloc[i]
-            name = None if name_col is None else f[name_col].iloc[i]
-            est = entry.estimate if est_col is None else bool(
-                pd.to_numeric(pd.Series([f[est_col].iloc[i]]), errors="coerce").fillna(0)
-                .iloc[0] > 0)
-            for c in numeric:
-                v = f[c].iloc[i]
-                rows.append({
-                    "table": key, "code_zone": None if pd.isna(code) else str(code),
-                    "nom_zone": None if name is None or pd.isna(name) else str(name),
-                    "indicateur": c, "libelle": indicator_label(c),
-                    "valeur": None if pd.isna(v) else float(v), "unite": indicator_unit(c),
-                    "estimation": est, "source": entry.source, "millesime": entry.vintage,
-                    "methode": entry.method,
-                    "donnees_illustratives": ctx.is_illustrative,
-                })
+                   and not pd.api.types.is_bool_dtype(f[c]) and c != "geometry"
+                   and not (c.endswith(_HELPER_SUFFIXES) and c.rsplit("_", 1)[0] in f.columns)
+                   and not (c.endswith(("_num", "_den")) and c[:-4] in f.columns)]
+        if not numeric or f.empty:
+            continue
+        row_est = pd.Series(entry.estimate, index=f.index, dtype=bool)
+        for flag in ("is_estimate", "share_estimated"):
+            if flag in f.columns:
+                row_est = pd.to_numeric(f[flag], errors="coerce").fillna(0) > 0
+                break
+        n = len(f)
+        for c in numeric:
+            est = (f[f"{c}_is_estimate"].fillna(False).astype(bool) if f"{c}_is_estimate" in
+                   f.columns else row_est)
+            src = (f[f"{c}_source"].astype(object).where(f[f"{c}_source"].notna(), entry.source)
+                   if f"{c}_source" in f.columns else pd.Series(entry.source, index=f.index))
+            meth = (f[f"{c}_method"].astype(object).where(f[f"{c}_method"].notna(),
+                                                          entry.method)
+                    if f"{c}_method" in f.columns else pd.Series(entry.method, index=f.index))
+            values = pd.to_numeric(f[c], errors="coerce").astype(float)
+            parts.append(pd.DataFrame({
+                "table": [key] * n,
+                "code_zone": (f[code_col].astype(object).where(f[code_col].notna(), None)
+                              .map(lambda v: None if v is None else str(v))
+                              if code_col else [None] * n),
+                "nom_zone": (f[name_col].astype(object).where(f[name_col].notna(), None)
+                             if name_col else [None] * n),
+                "indicateur": [c] * n, "libelle": [indicator_label(c)] * n,
+                "valeur": values.to_numpy(), "unite": [indicator_unit(c)] * n,
+                "estimation": est.to_numpy(dtype=bool), "source": src.to_numpy(),
+                "millesime": [entry.vintage] * n, "methode": meth.to_numpy(),
+                "donnees_illustratives": [ctx.is_illustrative] * n,
+            }))
     cols = ["table", "code_zone", "nom_zone", "indicateur", "libelle", "valeur", "unite",
             "estimation", "source", "millesime", "methode", "donnees_illustratives"]
-    return pd.DataFrame(rows, columns=cols)
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True)[cols]
 
 
 def _write_csv_xlsx(ctx: Context, out: Path) -> list[str]:
@@ -796,12 +1418,12 @@ def _write_csv_xlsx(ctx: Context, out: Path) -> list[str]:
 
     long = _long_table(ctx)
     long.to_csv(out / "indicateurs.csv", sep=";", index=False, encoding="utf-8-sig")
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "indicateurs"
-    _sheet(ws, long)
+    wb = Workbook(write_only=True)
+    _sheet(wb.create_sheet("indicateurs"), long)
     used = {"indicateurs", "provenance"}
     for key, entry in ctx.tables.items():
+        if not entry.export:
+            continue
         name = key[:31]
         n = 2
         while name in used:
@@ -814,31 +1436,49 @@ def _write_csv_xlsx(ctx: Context, out: Path) -> list[str]:
         "table": key, "titre": e.title, "section": e.section, "source": e.source,
         "millesime": e.vintage, "methode": e.method, "estimation": e.estimate,
         "donnees_illustratives": ctx.is_illustrative, "lignes": len(e.frame)}
-        for key, e in ctx.tables.items()])
+        for key, e in ctx.tables.items() if e.export])
     _sheet(wb.create_sheet("provenance"), prov)
     wb.save(out / "indicateurs.xlsx")
     return ["indicateurs.csv", "indicateurs.xlsx"]
 
 
 def _sheet(ws: Any, frame: pd.DataFrame) -> None:
-    """Write a frame into a worksheet; text is always stored as text (no formula injection)."""
-    ws.append([str(c) for c in frame.columns])
-    for rec in frame.itertuples(index=False):
+    """Write a frame into a (write-only) worksheet.
+
+    Text is always stored as text, so a value starting with "=" never becomes a formula.
+    """
+    from openpyxl.cell import WriteOnlyCell
+
+    def text(v: str) -> Any:
+        if v.startswith("="):
+            cell = WriteOnlyCell(ws, value=v)
+            cell.data_type = "s"
+            return cell
+        return v
+
+    ws.append([text(str(c)) for c in frame.columns])
+    kinds = []
+    for c in frame.columns:
+        dt = frame[c].dtype
+        kinds.append("b" if pd.api.types.is_bool_dtype(dt) else
+                     "i" if pd.api.types.is_integer_dtype(dt) else
+                     "f" if pd.api.types.is_float_dtype(dt) else "o")
+    cols = [frame[c].to_numpy(dtype=object) for c in frame.columns]
+    for i in range(len(frame)):
         row: list[Any] = []
-        for v in rec:
-            if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        for kind, col in zip(kinds, cols, strict=True):
+            v = col[i]
+            if v is None or v is pd.NA or (isinstance(v, float) and v != v):
                 row.append(None)
-            elif isinstance(v, (bool, np.bool_)):
+            elif kind == "b" or isinstance(v, (bool, np.bool_)):
                 row.append(bool(v))
-            elif isinstance(v, (int, float, np.integer, np.floating)):
-                row.append(float(v) if isinstance(v, (float, np.floating)) else int(v))
+            elif isinstance(v, (int, np.integer)):
+                row.append(int(v))
+            elif isinstance(v, (float, np.floating)):
+                row.append(float(v))
             else:
-                row.append(str(v))
+                row.append(text(str(v)))
         ws.append(row)
-    for row_cells in ws.iter_rows(min_row=2):
-        for cell in row_cells:
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"
 
 
 def _write_gpkg(ctx: Context, out: Path) -> list[str]:
@@ -889,7 +1529,7 @@ def _write_map(ctx: Context, out: Path, offline: bool) -> list[str]:
     iris = ctx.layers.get("iris_concernes")
     m = portrait_map(
         qpv_layer, indicator=indicator, k=int(cfg.options.get("classes_carte", 5)),
-        tooltip_fields=tips, npnru=list(cfg.options.get("npnru", [])),
+        tooltip_fields=tips, npnru=list(ctx.layers.get("npnru_codes", [])),
         iris=iris, communes=ctx.layers.get("communes"),
         buildings=ctx.layers.get("batiments_classes"),
         building_class_col=ctx.layers.get("batiments_label_col", "heatloss_label"),
@@ -929,6 +1569,67 @@ def _write_charts(ctx: Context, out: Path) -> list[str]:
     return files
 
 
+PARALLEL_CHARTS = True
+"""Write the charts in a forked process while the exports and the map are written (POSIX
+only; the result is the same as writing them in turn)."""
+
+
+def _chart_child(ctx: Context, out: Path, conn: Any) -> None:
+    t0 = time.perf_counter()
+    try:
+        files = _write_charts(ctx, out)
+        conn.send(("ok", files, ctx.figures, time.perf_counter() - t0))
+    except BaseException as exc:  # reported to the parent, which re-raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}", {}, 0.0))
+    finally:
+        conn.close()
+
+
+class _ChartJob:
+    """Charts written by a forked process, collected with :meth:`result`."""
+
+    def __init__(self, ctx: Context, out: Path) -> None:
+        import multiprocessing
+
+        self.ctx, self.out = ctx, out
+        self.proc: Any = None
+        self.conn: Any = None
+        if PARALLEL_CHARTS and "fork" in multiprocessing.get_all_start_methods():
+            mp = multiprocessing.get_context("fork")
+            recv, send = mp.Pipe(duplex=False)
+            self.proc = mp.Process(target=_chart_child, args=(ctx, out, send), daemon=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+                self.proc.start()
+            send.close()
+            self.conn = recv
+
+    def result(self) -> tuple[list[str], float]:
+        """Wait for the charts; return the files written and the seconds spent on them."""
+        if self.proc is not None:
+            try:
+                status, payload, figures, seconds = self.conn.recv()
+            except EOFError:
+                status, payload, figures, seconds = "error", "process ended", {}, 0.0
+            self.proc.join()
+            self.proc = None
+            if status == "ok":
+                self.ctx.figures = figures
+                return list(payload), float(seconds)
+            # the child failed: write them here, so that the error surfaces with its traceback
+            shutil.rmtree(self.out / "graphiques", ignore_errors=True)
+        t0 = time.perf_counter()
+        files = _write_charts(self.ctx, self.out)
+        return files, time.perf_counter() - t0
+
+    def cancel(self) -> None:
+        """Stop the chart process (an error elsewhere ends the run)."""
+        if self.proc is not None and self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join()
+        self.proc = None
+
+
 def _split_territory(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series | None]:
     is_t = frame["code_qpv"].astype(str) == TERRITORY_CODE
     terr = frame.loc[is_t].iloc[0] if is_t.any() else None
@@ -948,9 +1649,10 @@ def _bars_for(ctx: Context, stem: str, entry: TableEntry, cols: Sequence[str]
         tv = None if terr is None else pd.to_numeric(pd.Series([terr[c]]), errors="coerce")[0]
 
         def build(c: str = c, tv: Any = tv) -> Any:
-            return charts.indicator_bars(qpv, c, territory_value=None if pd.isna(tv) else
-                                         float(tv), territory_label=ctx.config.name,
-                                         source_note=note)
+            return charts.indicator_bars(
+                qpv, c, territory_value=None if pd.isna(tv) else float(tv),
+                territory_label=ctx.config.name, source_note=note,
+                illustrative=ctx.is_illustrative)
 
         out.append((f"{stem}_{c}", build, f"{indicator_label(c)} par QPV"))
     return out
@@ -965,7 +1667,8 @@ def _charts_heat(ctx: Context, entry: TableEntry) -> list[tuple[str, Callable[[]
     if classes and len(counts) == len(classes):
         note = f"Source : {entry.source} ({entry.vintage})"
         out.append(("deperditions_classes", lambda: charts.heatloss_stacks(
-            entry.frame, classes, count_cols=counts, source_note=note),
+            entry.frame, classes, count_cols=counts, source_note=note,
+            illustrative=ctx.is_illustrative),
             "Répartition des bâtiments par classe de déperditions"))
     return out
 
@@ -977,12 +1680,16 @@ def _charts_health(ctx: Context, entry: TableEntry) -> list[tuple[str, Callable[
     if not cols:
         return []
     qpv, terr = _split_territory(entry.frame)
-    labels = [c.replace("_pop_covered_share", "").replace("_covered_share", "") for c in cols]
+    health = _module("health")
+    names = getattr(health, "KIND_LABELS", {}) if health is not None else {}
+    kinds = [c.replace("_pop_covered_share", "").replace("_covered_share", "") for c in cols]
+    labels = [names.get(k, k) for k in kinds]
     note = f"Source : {entry.source} ({entry.vintage}) — {entry.method}"
     return [("sante_portee", lambda: charts.health_reach(
         qpv, cols, kind_labels=labels,
         territory=None if terr is None else pd.to_numeric(terr[cols], errors="coerce"),
-        source_note=note), "Population à portée à pied des équipements de santé")]
+        territory_label=ctx.config.name, source_note=note, illustrative=ctx.is_illustrative),
+        "Population à portée à pied des équipements de santé")]
 
 
 def _charts_generic(stem: str, prefer: Sequence[str]) -> Callable[
@@ -993,31 +1700,70 @@ def _charts_generic(stem: str, prefer: Sequence[str]) -> Callable[
     return spec
 
 
-def _charts_evolution(ctx: Context, entry: TableEntry
-                      ) -> list[tuple[str, Callable[[], Any], str]]:
+def _quadrants(ctx: Context, entry: TableEntry, zone_col: str, stem: str, zone_word: str,
+               prefer: Sequence[str]) -> list[tuple[str, Callable[[], Any], str]]:
+    """One gap-evolution quadrant per indicator (x signed so that right = improvement)."""
     from qpvgeo import charts
 
-    f = entry.frame
-    x = next((c for c in ("value_change", "change") if c in f.columns), None)
-    y = next((c for c in ("gap_change",) if c in f.columns), None)
-    if x is None or y is None:
+    indicators = _module("indicators")
+    detail = ctx.layers.get(f"{stem}_detail")
+    if detail is None or indicators is None or not len(detail):
         return []
-    return [("evolution_quadrant", lambda: charts.gap_quadrant(
-        f, x=x, y=y, x_label="Évolution de la valeur du QPV",
-        y_label="Évolution de l'écart au territoire",
-        source_note=f"Source : {entry.source} ({entry.vintage})"),
-        "Évolution des écarts au territoire")]
+    out: list[tuple[str, Callable[[], Any], str]] = []
+    for k in prefer:
+        d = detail.loc[detail["indicator"] == k]
+        if d.empty or not pd.to_numeric(d["gap_change"], errors="coerce").notna().any():
+            continue
+        ind = indicators.get_indicator(k)
+        if ind.direction == 0:
+            continue
+        d = d.assign(situation_change=-ind.direction * pd.to_numeric(d["change_value"],
+                                                                      errors="coerce"))
+        unit = {"share": "pct_points", "euros": "eur"}.get(ind.unit, "number")
+        note = (f"Source : {entry.source} ({entry.vintage}). Écart = {zone_word} − territoire, "
+                "en valeur absolue ; au-dessus de 0 il s'est accru.")
+
+        def build(d: pd.DataFrame = d, ind: Any = ind, unit: str = unit,
+                  note: str = note) -> Any:
+            return charts.gap_quadrant(
+                d, x="situation_change", y="gap_change", label_col=zone_col,
+                x_label=f"Évolution de la situation ({indicator_label(ind.key, short=True)})",
+                y_label="Évolution de l'écart au territoire", unit=unit,
+                title=f"{ind.label} : situation et écart au territoire par {zone_word}",
+                x_left="dégradation", x_right="amélioration", source_note=note,
+                illustrative=ctx.is_illustrative)
+
+        out.append((f"{stem}_{k}", build, f"{ind.label} : évolution de la situation et de "
+                    f"l'écart au territoire par {zone_word} ({entry.vintage})"))
+    return out
+
+
+def _charts_evolution_qpv(ctx: Context, entry: TableEntry
+                          ) -> list[tuple[str, Callable[[], Any], str]]:
+    return _quadrants(ctx, entry, "nom_qpv", "evolution_qpv", "QPV",
+                      ["taux_emploi_1564", "taux_chomage_1564", "part_sans_diplome",
+                       "taux_pauvrete"])
+
+
+def _charts_evolution_iris(ctx: Context, entry: TableEntry
+                           ) -> list[tuple[str, Callable[[], Any], str]]:
+    return _quadrants(ctx, entry, "nom_iris", "evolution_iris", "IRIS", ["part_sans_diplome"])
 
 
 # table key -> function returning [(file stem, builder, caption)]
 _CHARTS: dict[str, Callable[[Context, TableEntry], list[tuple[str, Callable[[], Any], str]]]] = {
     "deperditions": _charts_heat,
     "sante": _charts_health,
-    "population": _charts_generic("population", ["poverty_rate", "median_income",
-                                                 "employment_rate", "pop_share_under25",
-                                                 "no_diploma_share"]),
-    "logement_social": _charts_generic("logement", ["rpls_share", "rpls_count"]),
-    "evolution": _charts_evolution,
+    "population": _charts_generic("population", ["taux_pauvrete", "revenu_median",
+                                                 "part_moins_25", "part_familles_mono"]),
+    "recensement_education": _charts_generic("emploi", ["taux_emploi_1564",
+                                                        "part_sans_diplome"]),
+    "logement_social": _charts_generic("logement", ["rpls_share_of_rp"]),
+    "qualite_logement": _charts_generic("qualite", ["quality_poor_dwellings_share"]),
+    "economie": _charts_generic("economie", ["establishments_change_share",
+                                             "establishments_change"]),
+    "evolution_qpv": _charts_evolution_qpv,
+    "evolution_iris": _charts_evolution_iris,
 }
 
 
@@ -1026,21 +1772,26 @@ def _write_report(ctx: Context, out: Path, files: Sequence[str]) -> list[str]:
 
     cfg = ctx.config
     sections = {sid: ReportSection(id=sid, title=title) for sid, title in SECTIONS}
-    for _key, entry in ctx.tables.items():
+    ordered = sorted(ctx.tables.items(), key=lambda kv: (kv[0] != "portrait",
+                                                          kv[1].collapsed))
+    for _key, entry in ordered:
         f = entry.frame
         cols = entry.columns or {c: indicator_label(c) for c in f.columns
                                  if c in ("nom_qpv",) or pd.api.types.is_numeric_dtype(f[c])}
         cols = {c: lbl for c, lbl in cols.items() if c in f.columns}
         kinds = None
-        if "code_qpv" in f.columns:
-            kinds = f["code_qpv"].astype(str).map(
+        code_col = next((c for c in ("code_qpv", "code_iris") if c in f.columns), None)
+        if code_col is not None:
+            kinds = f[code_col].astype(str).map(
                 lambda c: "territory" if c == TERRITORY_CODE else
-                ("qpv-all" if c == "ensemble_qpv" else ""))
+                ("qpv-all" if c in ("ensemble_qpv", "ensemble_iris") else ""))
         text_cols = [c for c in cols if not pd.api.types.is_numeric_dtype(f[c])]
         sections[entry.section].tables.append(report_table(
             f, cols, title=entry.title, source=entry.source, vintage=entry.vintage,
             method=entry.method, estimate=entry.estimate or None, text_columns=text_cols,
-            row_kind=kinds, illustrative=ctx.is_illustrative))
+            row_kind=kinds, illustrative=ctx.is_illustrative,
+            estimated_cells=entry.estimated_cells, collapsed=entry.collapsed,
+            lead=entry.lead, note=entry.note))
     for sid, figs in ctx.figures.items():
         sections[sid].figures.extend(figs)
     for sid, notes in ctx.notes.items():
@@ -1049,9 +1800,10 @@ def _write_report(ctx: Context, out: Path, files: Sequence[str]) -> list[str]:
     inputs = []
     for key in FILE_KEYS:
         if cfg.has(key):
-            src = cfg.files.get(key)
+            paths = cfg.paths(key)
             inputs.append({"label": FILE_KEYS[key],
-                           "file": src.name if src is not None else "(couche en mémoire)",
+                           "file": ", ".join(p.name for p in paths) if paths
+                           else "(couche en mémoire)",
                            "vintage": cfg.vintages.get(key.replace("_t0", "").replace("_t1", ""),
                                                        ""),
                            "source": "illustratif" if key in ctx.illustrative else
@@ -1071,7 +1823,7 @@ def _write_report(ctx: Context, out: Path, files: Sequence[str]) -> list[str]:
 OUTPUTS: list[tuple[str, str]] = [
     ("exports", "Exports (GeoPackage, CSV, XLSX)"),
     ("carte", "Carte web"),
-    ("graphiques", "Graphiques"),
+    ("graphiques", "Graphiques (processus parallèle)"),
     ("rapport", "Rapport HTML"),
 ]
 
@@ -1194,22 +1946,32 @@ def run_portrait(
                                "« illustratif »).")
         files: list[str] = []
         with _staging(out) as tmp:
-            for name, label in OUTPUTS:
-                cb = _cb(label)
-                report(cb, 0.0, label)
-                t0 = time.perf_counter()
-                if name == "exports":
-                    files += _write_gpkg(ctx, tmp)
-                    files += _write_csv_xlsx(ctx, tmp)
-                elif name == "carte":
-                    files += _write_map(ctx, tmp, offline)
-                elif name == "graphiques":
-                    files += _write_charts(ctx, tmp)
-                elif name == "rapport":
-                    files += _write_report(ctx, tmp, files)
-                timings[label] = time.perf_counter() - t0
-                report(cb, 1.0, label)
-                done += 1
+            job = _ChartJob(ctx, tmp)
+            try:
+                for name, label in OUTPUTS:
+                    cb = _cb(label)
+                    report(cb, 0.0, label)
+                    t0 = time.perf_counter()
+                    if name == "exports":
+                        files += _write_gpkg(ctx, tmp)
+                        files += _write_csv_xlsx(ctx, tmp)
+                    elif name == "carte":
+                        files += _write_map(ctx, tmp, offline)
+                    elif name == "graphiques":
+                        chart_files, seconds = job.result()
+                        files += chart_files
+                    elif name == "rapport":
+                        files += _write_report(ctx, tmp, files)
+                    timings[label] = time.perf_counter() - t0
+                    if name == "graphiques":
+                        # written meanwhile by a second process: its own duration, and the
+                        # wait in this one
+                        timings[label] = seconds
+                        timings["Attente des graphiques"] = time.perf_counter() - t0
+                    report(cb, 1.0, label)
+                    done += 1
+            finally:
+                job.cancel()
             summary = {
                 "territoire": cfg.name, "donnees_illustratives": ctx.is_illustrative,
                 "fichiers": [*files, "resume.json"],

@@ -52,6 +52,8 @@ class ReportTable:
     note: str | None = None
     lead: str | None = None
     n_text: int = 1
+    collapsed: bool = False
+    n_marked: int = 0
 
 
 @dataclass
@@ -71,7 +73,8 @@ def report_table(
     source: str, vintage: str, method: str, text_columns: Sequence[str] = ("nom_qpv",),
     units: Mapping[str, str] | None = None, row_kind: pd.Series | None = None,
     estimate: bool | None = None, illustrative: bool = False, note: str | None = None,
-    lead: str | None = None,
+    lead: str | None = None, estimated_cells: Mapping[str, pd.Series] | None = None,
+    collapsed: bool = False,
 ) -> ReportTable:
     """Format an engine table for the report.
 
@@ -97,6 +100,12 @@ def report_table(
         Mark the data as illustrative in the provenance line.
     note, lead
         Text under the provenance line, and a sentence above the table.
+    estimated_cells
+        ``{column: boolean Series}`` (aligned with ``table``'s rows): the cells that are
+        estimates get the mark "e" (explained under the table), so a table mixing official
+        and estimated figures says which is which.
+    collapsed
+        Show the table folded (``<details>``), for long detail tables.
 
     Returns
     -------
@@ -111,17 +120,23 @@ def report_table(
     text_cols = [c for c in cols if c in text_columns]
     ordered = text_cols + [c for c in cols if c not in text_cols]
     units = dict(units or {})
+    marks_by_col = {c: pd.Series(flags).fillna(False).astype(bool).to_numpy()
+                    for c, flags in (estimated_cells or {}).items() if c in cols}
     rows = []
+    n_marked = 0
     for pos, (_, rec) in enumerate(table.iterrows()):
-        cells = []
+        cells, marks = [], []
         for c in ordered:
             v = rec[c]
             if c in text_cols:
                 cells.append("" if pd.isna(v) else str(v))
             else:
                 cells.append(fmt(v, units.get(c, indicator_unit(c))))
+            mark = bool(c in marks_by_col and marks_by_col[c][pos] and not pd.isna(v))
+            marks.append(mark)
+            n_marked += mark
         kind = "" if row_kind is None else str(row_kind.iloc[pos])
-        rows.append({"cells": cells, "kind": kind})
+        rows.append({"cells": cells, "marks": marks, "kind": kind})
     if estimate is None:
         estimate = False
         for flag in ("is_estimate", "share_estimated"):
@@ -130,7 +145,8 @@ def report_table(
                 estimate = estimate or bool((vals.fillna(0) > 0).any())
     return ReportTable(title=title, columns=[cols[c] for c in ordered], rows=rows,
                        source=source, vintage=vintage, method=method, estimate=bool(estimate),
-                       illustrative=illustrative, note=note, lead=lead, n_text=len(text_cols))
+                       illustrative=illustrative, note=note, lead=lead, n_text=len(text_cols),
+                       collapsed=collapsed, n_marked=n_marked)
 
 
 def _environment() -> Environment:
