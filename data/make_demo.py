@@ -2379,8 +2379,9 @@ def sirene_tables(terr: Territory, qpv: gpd.GeoDataFrame, b: gpd.GeoDataFrame
 # Walking street network (BD TOPO TRONCON_DE_ROUTE-like lines, noded at intersections)
 # ---------------------------------------------------------------------------------------------
 def street_network(b: gpd.GeoDataFrame, frames: list[Frame]) -> gpd.GeoDataFrame:
-    """Streets along the rows of buildings and the cross streets between them; separate
-    pieces are then linked to the main network by paths to its nearest node."""
+    """Streets along the rows of buildings and the cross streets between them; neighbouring
+    pieces are joined by short footpaths, and any piece still apart is linked to the main
+    network by a path to its nearest node."""
     from scipy.spatial import cKDTree
 
     # runs of buildings along each street (gaps under 120 m do not break a street)
@@ -2437,10 +2438,58 @@ def street_network(b: gpd.GeoDataFrame, frames: list[Frame]) -> gpd.GeoDataFrame
     from scipy.sparse.csgraph import connected_components
 
     n_nodes = int(node.max()) + 1
-    graph = coo_array((np.ones(nseg), (node[:nseg], node[nseg:])), shape=(n_nodes, n_nodes))
-    _, comp = connected_components(graph, directed=False)
     coords = np.zeros((n_nodes, 2))
     coords[node] = ends
+    edges_a, edges_b = [node[:nseg]], [node[nseg:]]
+
+    def components() -> np.ndarray:
+        a, b = np.concatenate(edges_a), np.concatenate(edges_b)
+        graph = coo_array((np.ones(len(a)), (a, b)), shape=(n_nodes, n_nodes))
+        return connected_components(graph, directed=False)[1]
+
+    def add_links(a: np.ndarray, c: np.ndarray) -> None:
+        for i, j in zip(a.tolist(), c.tolist(), strict=True):
+            p0, p1 = coords[i], coords[j]
+            lines.append((float(p0[0]), float(p0[1]), float(p1[0]), float(p1[1]), "Chemin", "6"))
+        edges_a.append(a)
+        edges_b.append(c)
+
+    comp = components()
+    # footpaths between neighbouring pieces: within 400 m, the shortest link of each pair of
+    # pieces in each 300 m cell (a single link per piece made walks of kilometres between
+    # streets a few hundred metres apart)
+    near = cKDTree(coords).query_pairs(r=400.0, output_type="ndarray")
+    near = near[comp[near[:, 0]] != comp[near[:, 1]]]
+    if len(near):
+        pa, pc = coords[near[:, 0]], coords[near[:, 1]]
+        mid = np.floor((pa + pc) / 2 / 300.0).astype(np.int64)
+        links = pd.DataFrame({
+            "c0": np.minimum(comp[near[:, 0]], comp[near[:, 1]]),
+            "c1": np.maximum(comp[near[:, 0]], comp[near[:, 1]]),
+            "mx": mid[:, 0], "my": mid[:, 1],
+            "d": np.hypot(*(pa - pc).T), "a": near[:, 0], "c": near[:, 1]})
+        links = links.sort_values(["c0", "c1", "mx", "my", "d", "a", "c"], kind="stable")
+        links = links.drop_duplicates(["c0", "c1", "mx", "my"])
+        add_links(links["a"].to_numpy(), links["c"].to_numpy())
+        comp = components()
+    # roads between pieces still apart (e.g. two communes' street grids): the shortest link of
+    # each pair of pieces less than 1.5 km apart
+    ids = np.unique(comp)
+    if len(ids) > 1:
+        members = {int(c): np.flatnonzero(comp == c) for c in ids}
+        trees = {c: cKDTree(coords[m]) for c, m in members.items()}
+        extra: list[tuple[int, int]] = []
+        for ca in ids:
+            pts_a = members[int(ca)]
+            for cb in ids[ids > ca]:
+                d, j = trees[int(cb)].query(coords[pts_a], distance_upper_bound=1500.0)
+                if np.isfinite(d).any():
+                    k = int(np.argmin(d))
+                    extra.append((int(pts_a[k]), int(members[int(cb)][j[k]])))
+        if extra:
+            ex = np.array(extra)
+            add_links(ex[:, 0], ex[:, 1])
+            comp = components()
     main = int(np.bincount(comp).argmax())
     in_main = comp == main
     tree = cKDTree(coords[in_main])
@@ -2450,10 +2499,7 @@ def street_network(b: gpd.GeoDataFrame, frames: list[Frame]) -> gpd.GeoDataFrame
         d, j = tree.query(coords[others])
         best = pd.DataFrame({"comp": comp[others], "d": d, "a": others, "c": main_idx[j]})
         best = best.sort_values(["comp", "d"], kind="stable").drop_duplicates("comp")
-        for r in best.itertuples(index=False):
-            pa, pc = coords[r.a], coords[r.c]
-            lines.append((float(pa[0]), float(pa[1]), float(pc[0]), float(pc[1]), "Chemin",
-                          "6"))
+        add_links(best["a"].to_numpy(), best["c"].to_numpy())
     geoms = shapely.linestrings(np.array([[[ln[0], ln[1]], [ln[2], ln[3]]] for ln in lines]))
     n = len(lines)
     return gpd.GeoDataFrame({
