@@ -72,8 +72,12 @@ def compatible_site(target: Path = DEFAULT_SITE, python: str | None = None) -> P
         raise RuntimeError("geos-config introuvable : installez libgeos-dev (apt-get install "
                            "libgeos-dev python3-dev gcc) pour compiler shapely contre le GEOS "
                            "de QGIS")
+    python = python or qgis_venv_python()
+    py_version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    wanted = f"geos {geos} python {py_version}"
     stamp = target / ".qpvgeo-site"
-    if stamp.exists() and stamp.read_text().strip() == f"geos {geos}":
+    if stamp.exists() and stamp.read_text().strip() == wanted:
         return target
     pyproj_dir = _system_pyproj()
     if pyproj_dir is None:
@@ -81,13 +85,13 @@ def compatible_site(target: Path = DEFAULT_SITE, python: str | None = None) -> P
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".qgis-site-", dir=target.parent))
     try:
-        subprocess.run([python or qgis_venv_python(), "-m", "pip", "install", "--quiet",
+        subprocess.run([python, "-m", "pip", "install", "--quiet",
                         "--no-deps", "--target", str(tmp), "--no-binary", "shapely",
                         "shapely>=2.0"], check=True)
         os.symlink(pyproj_dir, tmp / "pyproj")
         for info in pyproj_dir.parent.glob("pyproj-*info"):
             os.symlink(info, tmp / info.name)
-        (tmp / ".qpvgeo-site").write_text(f"geos {geos}\n")
+        (tmp / ".qpvgeo-site").write_text(wanted + "\n")
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)

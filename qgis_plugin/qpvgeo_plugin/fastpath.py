@@ -92,8 +92,9 @@ def ogr_layer(alg: Any, parameters: dict, name: str, context: Any) -> OgrLayer |
     return OgrLayer(path, layer_name, layer)
 
 
-def read_frame(src: OgrLayer, label: str, context: Any, fields: list[str]) -> Any:
-    """GeoDataFrame of ``src`` (feature ids as index, ``fields`` and geometry, layer CRS).
+def read_frame(src: OgrLayer, label: str, context: Any, fields: list[str] | None) -> Any:
+    """GeoDataFrame of ``src`` (feature ids as index, ``fields`` — all when None — and
+    geometry, layer CRS).
 
     Applies the context's invalid-geometry setting like a Processing feature source would.
     """
@@ -107,14 +108,21 @@ def read_frame(src: OgrLayer, label: str, context: Any, fields: list[str]) -> An
     lyr = ds.GetLayerByName(src.layer_name)
     defn = lyr.GetLayerDefn()
     names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+    if fields is None:
+        fields = names
     lyr.SetIgnoredFields([n for n in names if n not in fields])
-    batches = list(lyr.GetArrowStreamAsNumPy(options=["USE_MASKED_ARRAYS=NO"]))
+    # masked arrays: NULL stays missing (USE_MASKED_ARRAYS=NO would give 0, "" or 1970-01-01)
+    batches = list(lyr.GetArrowStreamAsNumPy())
     fid_col = lyr.GetFIDColumn() or "OGC_FID"
     geom_col = lyr.GetGeometryColumn() or "wkb_geometry"
 
     def column(key: str) -> Any:
-        parts = [b[key] for b in batches if key in b]
-        return np.concatenate(parts) if parts else np.array([], dtype=object)
+        parts = [_plain(b[key]) for b in batches if key in b]
+        if not parts:
+            return np.array([], dtype=object)
+        if any(p.dtype == object for p in parts):
+            parts = [p.astype(object) for p in parts]
+        return np.concatenate(parts)
 
     fids = column(fid_col).astype("int64")
     if len(fids) == 0:
@@ -123,8 +131,7 @@ def read_frame(src: OgrLayer, label: str, context: Any, fields: list[str]) -> An
     geoms = shapely.from_wkb(column(geom_col))
     data = {}
     for f in fields:
-        values = column(f)
-        data[f] = values.astype(object) if values.dtype.kind in "OSU" else values
+        data[f] = column(f)
     frame = gpd.GeoDataFrame(pd.DataFrame(data, index=pd.Index(fids, name="fid")),
                              geometry=geoms, crs=convert.crs_to_pyproj(src.qgis_layer.crs()))
     check = context.invalidGeometryCheck()
@@ -139,6 +146,53 @@ def read_frame(src: OgrLayer, label: str, context: Any, fields: list[str]) -> An
                     "ou choisissez « Ignorer les entités invalides » dans les options de "
                     "Traitement.").format(int(fids[np.argmax(invalid)]), label))
     return frame
+
+
+def _plain(values: Any) -> Any:
+    """A numpy array from an Arrow batch column: NULL -> None (object), bytes -> str."""
+    import numpy as np
+
+    def decode(items: list[Any]) -> Any:
+        return np.array([v.decode("utf-8") if isinstance(v, bytes) else v for v in items],
+                        dtype=object)
+
+    if isinstance(values, np.ma.MaskedArray):
+        if values.mask is not np.ma.nomask and np.any(values.mask):
+            return decode(values.tolist())  # masked cells become None
+        values = np.ma.getdata(values)
+    values = np.asarray(values)
+    if values.dtype.kind in "SO":
+        return decode(values.tolist())
+    return values
+
+
+def features_from_frame(frame: Any, fields: Any, fid_name: str = "fid",
+                        ) -> tuple[dict[int, Any], dict[int, list[Any]]]:
+    """QGIS geometries (multi-part) and attribute lists, in the order of ``fields``, by feature
+    id, from a frame read by :func:`read_frame` (for the feature-by-feature writer)."""
+    import shapely
+    from qgis.core import QgsGeometry
+
+    ids = frame.index.tolist()
+    columns = []
+    for field in fields:
+        name = field.name()
+        if name in frame.columns:
+            columns.append(convert._series_values(frame[name]))
+        elif name.lower() == fid_name.lower():
+            columns.append(ids)
+        else:
+            columns.append([None] * len(ids))
+    rows = [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in ids]
+    geometries = {}
+    for fid, wkb in zip(ids, shapely.to_wkb(frame.geometry.values, flavor="iso"), strict=True):
+        if wkb is None:
+            continue
+        geom = QgsGeometry()
+        geom.fromWkb(wkb)
+        geom.convertToMultiType()
+        geometries[fid] = geom
+    return geometries, dict(zip(ids, rows, strict=True))
 
 
 def gpkg_destination(alg: Any, parameters: dict, name: str, context: Any) -> str | None:
@@ -193,7 +247,8 @@ def _not_available(*_args: Any) -> None:
     raise RuntimeError("geometry changes are not supported while adding columns")
 
 
-def write_gpkg(src: OgrLayer, dest: str, frame: Any, rename: dict[str, str]) -> bool:
+def write_gpkg(src: OgrLayer, dest: str, frame: Any, rename: dict[str, str],
+               replace: tuple[str, ...] = ("source",)) -> bool:
     """Write ``dest``: the input table with ``frame``'s columns added (joined on fid).
 
     The table is copied whole (SQLite backup of a single-layer file, else
@@ -201,8 +256,9 @@ def write_gpkg(src: OgrLayer, dest: str, frame: Any, rename: dict[str, str]) -> 
     TABLE`` and filled by one ``UPDATE … FROM``. The GeoPackage R-tree triggers only act on
     geometry or fid changes, which never happen here; their SQL functions are registered so
     the statements compile (``ST_IsEmpty`` for real, the extent functions refusing to run).
-    Returns False (nothing written) when a new field name clashes with an input field, so the
-    caller falls back to the generic path.
+    Input fields named in ``replace`` (``source``) are overwritten with the new values, as the
+    feature-by-feature path does. Returns False (nothing written) when another new field name
+    clashes with an input field, so the caller falls back to the generic path.
     """
     from osgeo import gdal, ogr
 
@@ -216,8 +272,9 @@ def write_gpkg(src: OgrLayer, dest: str, frame: Any, rename: dict[str, str]) -> 
     existing = {defn.GetFieldDefn(i).GetName().lower() for i in range(defn.GetFieldCount())}
     fid = lyr.GetFIDColumn() or "fid"
     ds = None
-    if existing & {n.lower() for n in new_names} or len({n.lower() for n in new_names}) \
-            != len(new_names):
+    replaced = {n.lower() for n in replace} & existing
+    if (existing - replaced) & {n.lower() for n in new_names} or \
+            len({n.lower() for n in new_names}) != len(new_names):
         return False
     folder = os.path.dirname(os.path.abspath(dest)) or "."
     os.makedirs(folder, exist_ok=True)
@@ -250,7 +307,8 @@ def write_gpkg(src: OgrLayer, dest: str, frame: Any, rename: dict[str, str]) -> 
             con.executemany(f"INSERT INTO qpvgeo_new VALUES ({', '.join('?' * len(rows[0]))})",
                             rows)
             for new, kind in zip(new_names, types, strict=True):
-                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{new}" {kind}')
+                if new.lower() not in replaced:
+                    con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{new}" {kind}')
             assignments = ", ".join(f'"{new}" = n."c{i}"' for i, new in enumerate(new_names))
             con.execute(f'UPDATE "{table}" SET {assignments} FROM qpvgeo_new n '
                         f'WHERE n.fid = "{table}"."{fid}"')

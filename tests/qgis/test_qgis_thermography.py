@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pandas as pd
 import pytest
 from qgis_helpers import box_wkt, write_raster
 
@@ -208,11 +209,12 @@ def _gpkg_copy(layer, path, layer_name=None):
     return str(path) + (f"|layername={layer_name}" if layer_name else "")
 
 
-@pytest.mark.parametrize("multi_layer_file", [False, True])
+@pytest.mark.parametrize(("multi_layer_file", "ext"), [(False, "gpkg"), (True, "gpkg"),
+                                                      (False, "fgb")])
 def test_geopackage_fast_path_equals_generic_path(raster, buildings, zones, run_alg, tmp_path,
-                                                  read_output, multi_layer_file):
-    """GeoPackage in → GeoPackage out is written in bulk (fastpath.py): same table as the
-    feature-by-feature path, input untouched."""
+                                                  read_output, multi_layer_file, ext):
+    """A whole GeoPackage layer is read in bulk (fastpath.py) and, to a GeoPackage, written in
+    bulk too: same table as the feature-by-feature path, input untouched."""
     import pyogrio
 
     if multi_layer_file:
@@ -221,23 +223,42 @@ def test_geopackage_fast_path_equals_generic_path(raster, buildings, zones, run_
     else:
         src = _gpkg_copy(buildings, tmp_path / "in.gpkg")
     before = (tmp_path / "in.gpkg").read_bytes()
-    fast, generic = str(tmp_path / "fast.gpkg"), str(tmp_path / "generic.gpkg")
+    fast, generic = str(tmp_path / f"fast.{ext}"), str(tmp_path / f"generic.{ext}")
     run_alg("building_heat_loss", {"RASTER": raster, "BUILDINGS": src, "OUTPUT": fast})
     run_alg("building_heat_loss", {"RASTER": raster, "BUILDINGS": buildings, "OUTPUT": generic})
     assert (tmp_path / "in.gpkg").read_bytes() == before
-    # bulk copy keeps the input's geometry type; the sink path writes multi-polygons
-    assert pyogrio.read_info(fast, layer="batiments")["geometry_type"] == "Polygon"
     a, b = read_output(fast), read_output(generic)
+    if ext == "gpkg":
+        # bulk copy keeps the input's geometry type; the sink path writes multi-polygons
+        assert pyogrio.read_info(fast, layer="batiments")["geometry_type"] == "Polygon"
+        con = sqlite3.connect(fast)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        con.close()
+        assert "qpvgeo_new" not in tables
+        assert "qpv" not in tables  # only the buildings layer
+    else:
+        a = a.drop(columns=[c for c in ("fid",) if c in a.columns and c not in b.columns])
     assert list(a.columns) == list(b.columns)
     for col in a.columns.drop("geometry"):
         left, right = a[col].tolist(), b[col].tolist()
         assert [None if v != v else v for v in left] == [None if v != v else v for v in right], col
     assert a.geometry.area.tolist() == pytest.approx(b.geometry.area.tolist())
-    con = sqlite3.connect(fast)
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    con.close()
-    assert "qpvgeo_new" not in tables
-    assert "qpv" not in tables
+
+
+def test_fast_path_overwrites_an_input_source_field(raster, make_layer, run_alg, tmp_path,
+                                                    read_output):
+    """An input field ``source`` is replaced by the result's (illustrative flag), both paths."""
+    from qgis.PyQt.QtCore import QVariant
+
+    tagged = write_raster(tmp_path / "tagged.tif", np.ones((10, 10), dtype="uint8"),
+                          tags={"QPVGEO_SOURCE": "illustratif"})
+    layer = make_layer("Polygon?crs=EPSG:2154", [("source", QVariant.String)],
+                       [(box_wkt(1, 1, 9, 9), ["BD TOPO"])], name="b")
+    src = _gpkg_copy(layer, tmp_path / "in.gpkg")
+    for inp, out in ((src, "fast.gpkg"), (layer, "generic.gpkg")):
+        run_alg("building_heat_loss", {"RASTER": tagged, "BUILDINGS": inp,
+                                       "OUTPUT": str(tmp_path / out)})
+        assert read_output(str(tmp_path / out))["source"].tolist() == ["illustratif"], out
 
 
 def test_fast_path_respects_selected_features(raster, buildings, run_alg, tmp_path,
@@ -282,3 +303,24 @@ def test_bulk_path_output_is_loaded_named_and_styled(raster, buildings, tmp_path
         assert colours["excessives"] == "#d7191c"
     finally:
         QgsProject.instance().removeMapLayers([lyr.id() for lyr in added])
+
+
+@pytest.mark.parametrize("ext", ["gpkg", "fgb"])
+def test_bulk_read_keeps_null_attributes(raster, make_layer, run_alg, tmp_path, read_output,
+                                         ext):
+    """NULL input attributes stay NULL through the bulk read (never 0 or "")."""
+    from qgis.PyQt.QtCore import QVariant
+
+    layer = make_layer("Polygon?crs=EPSG:2154", [("nb_logts", QVariant.Int),
+                                                 ("nom", QVariant.String)],
+                       [(box_wkt(1, 1, 4, 9), [12, "A"]), (box_wkt(6, 1, 9, 9), [None, None])],
+                       name="b")
+    src = _gpkg_copy(layer, tmp_path / "in.gpkg")
+    out = str(tmp_path / f"out.{ext}")
+    run_alg("building_heat_loss", {"RASTER": raster, "BUILDINGS": src, "OUTPUT": out})
+    got = read_output(out)
+    got = got.iloc[np.argsort(got.geometry.centroid.x.to_numpy())]  # FlatGeobuf reorders
+    assert got["nb_logts"].iloc[0] == 12
+    assert got["nom"].iloc[0] == "A"
+    assert pd.isna(got["nb_logts"].iloc[1])
+    assert got["nom"].iloc[1] is None or pd.isna(got["nom"].iloc[1])

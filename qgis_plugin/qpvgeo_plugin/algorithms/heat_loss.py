@@ -140,8 +140,13 @@ class BuildingHeatLoss(QpvgeoAlgorithm):
             if fast_src is not None else None
         originals: dict = {}
         raw: dict = {}
+        whole = None
         if fast_dest is not None:
             buildings = fastpath.read_frame(fast_src, label, context, flag_field)
+        elif fast_src is not None:
+            # whole GeoPackage layer to another output: bulk read, feature-by-feature write
+            whole = fastpath.read_frame(fast_src, label, context, None)
+            buildings = whole[[*flag_field, whole.geometry.name]]
         else:
             # only geometries go to the library; the input attributes are copied to the
             # output as they are, followed by the heat-loss fields
@@ -168,14 +173,13 @@ class BuildingHeatLoss(QpvgeoAlgorithm):
         title = self.tr("Déperditions thermiques par bâtiment")
         dest = None
         if fast_dest is not None:
-            if "source" in attrs.columns and any(
-                    f.name().lower() == "source" for f in source.fields()):
-                attrs = attrs.drop(columns="source")  # already in the copied table
             if fastpath.write_gpkg(fast_src, fast_dest, attrs, names.french_map(attrs.columns)):
                 dest = fast_dest
                 fastpath.load_on_completion(parameters, self.OUTPUT, context, dest, title)
             else:
                 originals, raw = convert.collect_features(source)
+        if dest is None and whole is not None:
+            originals, raw = fastpath.features_from_frame(whole, source.fields())
         if dest is None:
             dest = self.write_output(parameters, self.OUTPUT, context, feedback, attrs,
                                      geometries=originals, crs=source.sourceCrs(),
