@@ -12,7 +12,6 @@ import rasterio
 import rasterio.errors
 import shapely
 from affine import Affine
-from conftest import assert_result
 
 from qpvgeo.errors import (
     InputFileError,
@@ -34,6 +33,12 @@ from qpvgeo.thermography import (
 )
 
 X0, Y0 = 700_000.0, 7_000_004.0  # whole Lambert-93 metres
+
+
+def assert_result(result, expected_index):
+    """The result keeps the caller's index, in order (as tests/conftest.py's helper; importing
+    ``conftest`` by name clashes with tests/qgis/conftest.py when both are collected)."""
+    pd.testing.assert_index_equal(result.index, expected_index)
 
 
 def north_up(x0, y0, xres, yres):
