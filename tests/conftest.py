@@ -8,15 +8,9 @@ from __future__ import annotations
 
 import os
 
-import pandas as pd
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def assert_result(result: pd.DataFrame, expected_index: pd.Index) -> None:
-    """Check that a result keeps the caller's index, in order (momepy-style)."""
-    pd.testing.assert_index_equal(result.index, expected_index)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import assert_result
+from _helpers import assert_result
 
 from qpvgeo.equipment import (
     DEFAULT_REACH_M,

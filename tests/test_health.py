@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import assert_result
+from _helpers import assert_result
 
 from qpvgeo.errors import DataQualityWarning, SchemaError
 from qpvgeo.health import (
