@@ -54,6 +54,12 @@ INDICATOR_LABELS: dict[str, tuple[str, str]] = {
     "establishments_t0": ("Établissements (première date)", "count"),
     "establishments_t1": ("Établissements (seconde date)", "count"),
     "establishments_change": ("Évolution du nombre d'établissements", "share"),
+    "estab_change_share": ("Évolution du nombre d'établissements", "share"),
+    "rpls_share_of_rp": ("Logements sociaux (RPLS) rapportés aux résidences principales",
+                         "share"),
+    "quality_poor_dwellings_share": ("Part des logements médiocres ou mauvais", "share"),
+    "quality_poor_area_share": ("Part de la surface de logements médiocres ou mauvais",
+                                "share"),
     "area_ha": ("Superficie", "ha"),
 }
 

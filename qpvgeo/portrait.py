@@ -270,7 +270,6 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
 
     cfg = ctx.config
     keys = [k for k in _READERS if cfg.has(k)]
-    communes: list[str] | None = None
     for i, key in enumerate(keys):
         report(progress, i / max(len(keys), 1), f"lecture : {FILE_KEYS[key]}")
         if key in cfg.layers:
@@ -280,8 +279,9 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
         else:
             func_name, kwargs = _READERS[key]
             reader = getattr(io, func_name)
-            if func_name in _BY_COMMUNE and communes:
-                kwargs = {**kwargs, "communes": communes}
+            if func_name in _BY_COMMUNE and "communes" in ctx.layers:
+                kwargs = {**kwargs, "communes": _communes_to_read(
+                    ctx, with_reach=func_name == "read_bpe")}
             paths = cfg.paths(key)
             if len(paths) > 1:
                 level = kwargs["level"]
@@ -291,8 +291,6 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
                 layer = reader(paths[0], **kwargs)
             if func_name == "read_layer":
                 layer = _validate.to_lambert93(layer, name=str(paths[0]))
-        if key == "communes" and "insee_com" in layer.columns:
-            communes = sorted(set(layer["insee_com"].dropna().astype(str)))
         ctx.layers[key] = layer
         _mark_illustrative(ctx, key, layer)
     if cfg.has("thermographie"):
@@ -365,6 +363,31 @@ def _in_territory(ctx: Context, layer: gpd.GeoDataFrame, *, siren: str | None = 
     out = layer.loc[keep].copy()
     out["territory_share"] = share[keep]
     return out
+
+
+def _communes_to_read(ctx: Context, *, with_reach: bool = False) -> list[str]:
+    """Communes whose points (RPLS, BPE, SIRENE) are read from national files.
+
+    The communes of the communes layer in the territory (``with_reach``: within walking reach
+    of it, so that equipment across the boundary counts for access when the layer holds the
+    neighbours), plus every commune listed by a QPV touching the territory (a QPV straddling
+    two EPCI counts its dwellings and establishments in both).
+    """
+    cfg = ctx.config
+    communes = ctx.layers["communes"]
+    if "insee_com" not in communes.columns:
+        return []
+    terr = _territory_polygon(ctx).geometry.iloc[0]
+    reach = float(cfg.options["marche_minutes"]) * float(cfg.options["vitesse_marche_kmh"]) \
+        * 1000 / 60 if with_reach else -1.0
+    near = communes.geometry.intersects(terr.buffer(reach)).to_numpy()
+    codes = set(communes.loc[near, "insee_com"].dropna().astype(str))
+    qpv = ctx.layers.get("qpv")
+    if qpv is not None and "insee_com" in qpv.columns:
+        touching = qpv.geometry.intersects(terr).to_numpy()
+        for value in qpv.loc[touching, "insee_com"].dropna().astype(str):
+            codes |= {c.strip() for c in value.split(";") if c.strip()}
+    return sorted(codes)
 
 
 def _npnru_codes(ctx: Context) -> None:
@@ -591,6 +614,7 @@ def merge_insee_tables(tables: Sequence[pd.DataFrame], key: str, *,
     secrets: list[pd.Series] = []
     sources: list[str] = []
     differ: list[str] = []
+    covered: dict[str, set[str]] = {}
     for i, table in enumerate(tables):
         _validate.require_columns(table, [key], name=f"{name} table {i + 1}")
         _validate.check_unique(table, key, name=f"{name} table {i + 1}")
@@ -604,8 +628,10 @@ def merge_insee_tables(tables: Sequence[pd.DataFrame], key: str, *,
         body = body.drop(columns=[c for c in (key, "secret_vars", "source") if c in body.columns])
         if merged is None:
             merged = body
+            covered = {c: set(body.index) for c in body.columns}
             continue
         dup = [c for c in body.columns if c in merged.columns]
+        merged = merged.join(body.drop(columns=dup), how="outer", sort=False)
         for c in dup:
             a = pd.to_numeric(merged[c], errors="coerce")
             b = pd.to_numeric(body[c], errors="coerce").reindex(merged.index)
@@ -613,7 +639,13 @@ def merge_insee_tables(tables: Sequence[pd.DataFrame], key: str, *,
             if pd.api.types.is_numeric_dtype(merged[c]) and \
                     not np.allclose(a[both], b[both], rtol=1e-9, atol=1e-9):
                 differ.append(c)
-        merged = merged.join(body.drop(columns=dup), how="outer", sort=False)
+            # codes no earlier table gave this variable for: take this table's value
+            new = ~merged.index.isin(list(covered[c]))
+            if new.any():
+                merged[c] = merged[c].where(~new, body[c].reindex(merged.index))
+            covered[c] |= set(body.index)
+        for c in body.columns:
+            covered.setdefault(c, set(body.index))
     assert merged is not None
     if differ:
         warnings.warn(f"{name}: variables present in several tables with different values, the "
@@ -751,7 +783,7 @@ def step_census(ctx: Context, progress: ProgressCallback | None) -> None:
     frame["is_estimate"] = from_est
     if est is not None:
         share = frame["code_qpv"].map(est.set_index("code_qpv")["share_estimated"])
-        frame["share_estimated"] = share.where(from_est)
+        frame["share_estimated"] = share.where(from_est, 0.0)
     source = indicators.DATASETS["rp"] + " ; " + indicators.DATASETS["filosofi"]
     vintage = f"RP {cfg.vintages['recensement']}, Filosofi {cfg.vintages['filosofi']}"
     method = ("valeurs officielles par QPV quand elles existent ; sinon estimation à partir des "
@@ -1271,10 +1303,16 @@ def step_economy(ctx: Context, progress: ProgressCallback | None) -> None:
                             "dans les QPV", f"{y0} et {y1}")
     frame = _with_keys_any(eco, zones, cfg.name)
     cols = {"nom_qpv": "Quartier"}
-    for c in frame.columns:
-        if c.startswith(("establishments_", "creations_", "ei_", "micro")) and \
-                pd.api.types.is_numeric_dtype(frame[c]) and len(cols) < 8:
-            cols[c] = indicator_label(c)
+    for c, label in ((f"estab_{y0}_count", f"Établissements {y0}"),
+                     (f"estab_{y1}_count", f"Établissements {y1}"),
+                     ("estab_change_share", f"Évolution {y0}–{y1}"),
+                     (f"creations_{y1}_count", f"Créations {y1}"),
+                     (f"creations_{y1}_ei_share", f"Créations {y1} en entreprise individuelle"),
+                     (f"sector_{y1}_commerce_transport_hebergement_restauration_share",
+                      f"Commerce, transports, hébergement, restauration ({y1})"),
+                     (f"sector_{y1}_services_share", f"Services ({y1})")):
+        if c in frame.columns:
+            cols[c] = label
     ctx.add("economie", TableEntry(
         frame=frame, section="economie", title="Établissements et créations (SIRENE)",
         source=src, vintage=vint, method=meth, columns=cols))
@@ -1356,12 +1394,40 @@ _HELPER_SUFFIXES = ("_num", "_den", "_vintage", "_is_estimate", "_missing_reason
                     "_source", "_method")
 
 
+_NO_REASON = "valeur manquante (motif non précisé par le calcul)"
+
+
+def _reason_column(frame: pd.DataFrame, column: str) -> str:
+    """Return the ``*_missing_reason`` column explaining ``column``.
+
+    The one whose stem is the longest prefix of ``column`` (``rpls_vacancy_missing_reason``
+    for ``rpls_vacancy_share``), else ``missing_reason``.
+    """
+    best = ""
+    for r in frame.columns:
+        if r.endswith("_missing_reason"):
+            stem = r[: -len("_missing_reason")]
+            if (column == stem or column.startswith(stem + "_")) and len(stem) > len(best):
+                best = stem
+    return f"{best}_missing_reason" if best else "missing_reason"
+
+
+def _text_or(frame: pd.DataFrame, column: str, default: str) -> pd.Series:
+    """Text column of ``frame`` with blanks replaced by ``default`` (or ``default`` alone)."""
+    if column not in frame.columns:
+        return pd.Series(default, index=frame.index, dtype=object)
+    col = frame[column].astype(object)
+    blank = col.isna() | (col.astype(str).str.strip() == "")
+    return col.where(~blank, default)
+
+
 def _long_table(ctx: Context) -> pd.DataFrame:
     """One row per (table, zone, indicator) with its unit and provenance.
 
     Numerators, denominators and per-indicator provenance columns (``*_num``, ``*_den``,
     ``*_origin``…) are not rows of their own: they stay in the wide sheets of the XLSX; an
-    indicator's own ``*_source``/``*_method``/``*_is_estimate`` fill its row's columns.
+    indicator's own ``*_source``/``*_method``/``*_is_estimate`` fill its row's columns, and a
+    missing value says why (``motif_valeur_manquante``, from ``*_missing_reason``).
     """
     parts = []
     for key, entry in ctx.tables.items():
@@ -1387,11 +1453,9 @@ def _long_table(ctx: Context) -> pd.DataFrame:
         for c in numeric:
             est = (f[f"{c}_is_estimate"].fillna(False).astype(bool) if f"{c}_is_estimate" in
                    f.columns else row_est)
-            src = (f[f"{c}_source"].astype(object).where(f[f"{c}_source"].notna(), entry.source)
-                   if f"{c}_source" in f.columns else pd.Series(entry.source, index=f.index))
-            meth = (f[f"{c}_method"].astype(object).where(f[f"{c}_method"].notna(),
-                                                          entry.method)
-                    if f"{c}_method" in f.columns else pd.Series(entry.method, index=f.index))
+            src = _text_or(f, f"{c}_source", entry.source)
+            meth = _text_or(f, f"{c}_method", entry.method)
+            reason = _text_or(f, _reason_column(f, c), _NO_REASON)
             values = pd.to_numeric(f[c], errors="coerce").astype(float)
             parts.append(pd.DataFrame({
                 "table": [key] * n,
@@ -1404,10 +1468,12 @@ def _long_table(ctx: Context) -> pd.DataFrame:
                 "valeur": values.to_numpy(), "unite": [indicator_unit(c)] * n,
                 "estimation": est.to_numpy(dtype=bool), "source": src.to_numpy(),
                 "millesime": [entry.vintage] * n, "methode": meth.to_numpy(),
+                "motif_valeur_manquante": reason.where(values.isna(), "").to_numpy(),
                 "donnees_illustratives": [ctx.is_illustrative] * n,
             }))
     cols = ["table", "code_zone", "nom_zone", "indicateur", "libelle", "valeur", "unite",
-            "estimation", "source", "millesime", "methode", "donnees_illustratives"]
+            "estimation", "source", "millesime", "methode", "motif_valeur_manquante",
+            "donnees_illustratives"]
     if not parts:
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, ignore_index=True)[cols]
@@ -1760,8 +1826,7 @@ _CHARTS: dict[str, Callable[[Context, TableEntry], list[tuple[str, Callable[[], 
                                                         "part_sans_diplome"]),
     "logement_social": _charts_generic("logement", ["rpls_share_of_rp"]),
     "qualite_logement": _charts_generic("qualite", ["quality_poor_dwellings_share"]),
-    "economie": _charts_generic("economie", ["establishments_change_share",
-                                             "establishments_change"]),
+    "economie": _charts_generic("economie", ["estab_change_share"]),
     "evolution_qpv": _charts_evolution_qpv,
     "evolution_iris": _charts_evolution_iris,
 }

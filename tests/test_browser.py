@@ -130,3 +130,52 @@ def test_offline_map_in_headless_chromium(tmp_path):
     assert alerted == 0  # the QPV named like an <img> tag was not turned into markup
     assert shot.stat().st_size > 10_000
     assert size_mb < 5.0  # target of issue 7 (a plain folium GeoJSON is ~14 MB)
+
+
+@pytest.mark.slow
+def test_demo_portrait_offline_in_chromium(tmp_path_factory, tmp_path):
+    """The demo territory's portrait folder (``--offline``) opened as a user would."""
+    from qpvgeo import portrait
+
+    out = tmp_path_factory.getbasetemp() / "demo-portrait"  # shared with test_portrait
+    if not (out / portrait.MARKER).exists():
+        portrait.run_portrait(None, out, offline=True)
+    page = out / "carte.html"
+    size_mb = page.stat().st_size / 1e6
+    driver = _driver(tmp_path)
+    try:
+        driver.get(page.as_uri())
+        drawn = None
+        for _ in range(300):
+            drawn = driver.execute_script("return window.qpvgeoDrawn || null")
+            if drawn:
+                break
+            time.sleep(0.1)
+        logs = driver.get_log("browser")
+        labels = driver.execute_script(
+            "return Array.from(document.querySelectorAll("
+            "'.leaflet-control-layers-overlays label')).map(e => e.textContent.trim())")
+        banner = driver.execute_script("return document.body.innerText")
+        shot = tmp_path / "capture_demo.png"
+        driver.save_screenshot(str(shot))
+        driver.get((out / "rapport.html").as_uri())
+        report_logs = driver.get_log("browser")
+        broken = driver.execute_script(
+            "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+            ".map(i => i.getAttribute('src'))")
+    finally:
+        driver.quit()
+    print(f"\nterritoire de démonstration : page {size_mb:.2f} Mo, dessinée en "
+          f"{drawn / 1000 if drawn else float('nan'):.2f} s dans Chromium")
+    assert [e for e in logs if e.get("level") == "SEVERE"] == []
+    assert drawn is not None, "the page never finished drawing"
+    assert {"Communes", "IRIS concernés par un QPV", "QPV du NPNRU",
+            "Logements sociaux (RPLS)", "Équipements de santé (BPE)"} <= set(labels), labels
+    assert any(lbl.startswith("QPV : ") for lbl in labels)
+    assert any(lbl.startswith("Bâtiments : déperditions (détail") for lbl in labels)
+    assert "Données illustratives" in banner
+    assert shot.stat().st_size > 10_000
+    assert size_mb < 5.0
+    # the report and its charts load from the folder
+    assert [e for e in report_logs if e.get("level") == "SEVERE"] == []
+    assert broken == [], broken

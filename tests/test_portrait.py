@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -38,7 +39,7 @@ from qpvgeo.config import (
     PortraitConfig,
     load_config,
 )
-from qpvgeo.errors import InputFileError, SchemaError
+from qpvgeo.errors import DataQualityWarning, InputFileError, SchemaError
 from qpvgeo.portrait import run_portrait
 
 # rasterio 1.4 multiplies affine transforms with `*` (affine 3.x warns); not our code
@@ -319,3 +320,301 @@ def test_portrait_cli_with_config(tmp_path, capsys):
     assert "Portrait écrit dans" in printed
     assert "Durées par étape" in printed
     assert (tmp_path / "sortie" / "rapport.html").is_file()
+
+
+# --- census, estimates and gap evolution on the fixture territory ---------------------------
+#
+# IRIS (EPSG:2154): 620010101 = [X0, X0+1000] × [Y0, Y0+2000] (left half of commune 62001),
+# 620010102 = [X0+1000, X0+2000] × same, 620020101 = commune 62002 whole. Buildings are uniform
+# (2 dwellings each): QPV A (QN06201M) holds 100 of the 20 × 40 = 800 buildings of IRIS
+# 620010101 (1/8 of its dwellings); QPV B (QN06202M) 80 of the 1 600 of IRIS 620020101.
+#
+#   IRIS        P20_POP P20_POP1564 P20_ACTOCC1564 | P15_POP P15_POP1564 P15_ACTOCC1564
+#   620010101   1600    800         440            | 1500    800         320
+#   620010102   1000    500         300            | 1000    500         250
+#   620020101   4000    2000        1200           | 3800    2000        1000
+#
+# Official QPV table 2020 (B only): P20_POP 250, P20_POP1564 150, P20_ACTOCC1564 60.
+# A is estimated: population 1600/8 = 200, employment rate (440/8)/(800/8) = 0.55.
+# B is official: 250 and 60/150 = 0.4. Territory: 6 600 and (440+300+1200)/3300 = 1940/3300.
+# 2015 (QPV 2015 = same outlines, codes QP062001/QP062002, no official table): A 320/800 = 0.4,
+# B 1000/2000 = 0.5, territory 1570/3300. Gaps: A |0.4 − 1570/3300| = 250/3300 → |0.55 −
+# 1940/3300| = 125/3300 (narrowed, improved); B 80/3300 → 620/3300 (widened, worsened).
+
+IRIS_CODES = ["620010101", "620010102", "620020101"]
+
+
+def _census_layers(layers):
+    iris = gpd.GeoDataFrame(
+        {"code_iris": IRIS_CODES, "nom_iris": ["Ouest", "Est", "Beta"],
+         "insee_com": ["62001", "62001", "62002"]},
+        geometry=[shapely.box(X0, Y0, X0 + 1000, Y0 + 2000),
+                  shapely.box(X0 + 1000, Y0, X0 + 2000, Y0 + 2000),
+                  shapely.box(X0 + 2000, Y0, X0 + 4000, Y0 + 2000)], crs=2154)
+    t1 = pd.DataFrame({"code_iris": IRIS_CODES, "P20_POP": [1600.0, 1000.0, 4000.0],
+                       "P20_POP1564": [800.0, 500.0, 2000.0],
+                       "P20_ACTOCC1564": [440.0, 300.0, 1200.0]})
+    t0 = pd.DataFrame({"code_iris": IRIS_CODES, "P15_POP": [1500.0, 1000.0, 3800.0],
+                       "P15_POP1564": [800.0, 500.0, 2000.0],
+                       "P15_ACTOCC1564": [320.0, 250.0, 1000.0]})
+    official = pd.DataFrame({"code_qpv": ["QN06202M"], "P20_POP": [250.0],
+                             "P20_POP1564": [150.0], "P20_ACTOCC1564": [60.0]})
+    q15 = layers["qpv"].assign(code_qpv=["QP062001", "QP062002"])
+    return {**layers, "iris": iris, "insee_iris": t1, "insee_iris_t0": t0,
+            "insee_qpv": official, "qpv_2015": q15}
+
+
+@pytest.fixture(scope="module")
+def census(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("census")
+    layers = _census_layers(_layers(tmp))
+    cfg = PortraitConfig(name="Territoire test", siren_epci=None, files={}, layers=layers,
+                         vintages=dict(VINTAGE_DEFAULTS), options=dict(OPTION_DEFAULTS))
+    return cfg, run_portrait(cfg, tmp / "out", offline=True)
+
+
+def test_census_official_first_estimates_elsewhere(census):
+    _, res = census
+    t = res.tables["population"].set_index("code_qpv")
+    assert t.loc["QN06201M", "population"] == pytest.approx(1600 / 8)
+    assert t.loc["QN06201M", "taux_emploi_1564"] == pytest.approx((440 / 8) / (800 / 8))
+    assert t.loc["QN06201M", "taux_emploi_1564_origin"] == "estimation IRIS"
+    assert bool(t.loc["QN06201M", "is_estimate"])
+    assert t.loc["QN06201M", "share_estimated"] == pytest.approx(1.0)  # IRIS cut by the QPV
+    assert t.loc["QN06202M", "population"] == 250
+    assert t.loc["QN06202M", "taux_emploi_1564"] == pytest.approx(60 / 150)
+    assert t.loc["QN06202M", "taux_emploi_1564_origin"] == "officiel QPV"
+    assert not bool(t.loc["QN06202M", "is_estimate"])
+    assert t.loc["territoire", "population"] == 1600 + 1000 + 4000
+    assert t.loc["territoire", "taux_emploi_1564"] == pytest.approx(1940 / 3300)
+    # the same numbers as the library called directly
+    from qpvgeo.indicators import zone_indicators
+    from qpvgeo.interpolation import interpolate
+
+    cfg, _ = census
+    lay = cfg.layers
+    est = interpolate(lay["iris"][["code_iris", "geometry"]], lay["qpv"],
+                      extensive=["P20_POP", "P20_POP1564", "P20_ACTOCC1564"],
+                      values=lay["insee_iris"], weights=lay["batiments"], weight_col="nb_logts")
+    ref = zone_indicators(lay["qpv"], vintage={"rp": 2020, "filosofi": 2020},
+                          official=[lay["insee_qpv"]], estimates=est)
+    for code, value in zip(ref["code_qpv"], ref["taux_emploi_1564"], strict=True):
+        assert t.loc[code, "taux_emploi_1564"] == pytest.approx(value, rel=1e-12)
+
+
+def test_report_marks_estimated_cells_only(census):
+    _, res = census
+    page = (res.out_dir / "rapport.html").read_text(encoding="utf-8")
+    # A's population and employment rate are estimates; B's official figures are not marked
+    assert page.count("<sup>e</sup>") == 2
+    assert "valeur estimée à partir des IRIS (1 valeur)" in page
+
+
+def test_concerned_iris_and_their_total(census):
+    _, res = census
+    t = res.tables["iris_concernes"].set_index("code_iris")
+    assert list(t.index) == ["620010101", "620020101", "ensemble_iris", "territoire"]
+    assert t.loc["ensemble_iris", "taux_emploi_1564"] == pytest.approx((440 + 1200)
+                                                                      / (800 + 2000))
+
+
+def test_gap_evolution_by_hand(census):
+    _, res = census
+    d = res.tables["evolution_qpv_detail"]
+    d = d.loc[d["indicator"] == "taux_emploi_1564"].set_index("code_qpv")
+    a, b = d.loc["QN06201M"], d.loc["QN06202M"]
+    assert a["value_t0"] == pytest.approx(0.4)
+    assert a["value_t1"] == pytest.approx(0.55)
+    assert a["gap_change"] == pytest.approx(125 / 3300 - 250 / 3300)
+    assert (a["situation"], a["gap_trend"]) == ("amélioration", "écart réduit")
+    assert b["value_t0"] == pytest.approx(0.5)
+    assert b["value_t1"] == pytest.approx(0.4)
+    assert b["gap_change"] == pytest.approx(620 / 3300 - 80 / 3300)
+    assert (b["situation"], b["gap_trend"]) == ("dégradation", "écart accru")
+    s = res.tables["evolution_qpv"].set_index("indicator").loc["taux_emploi_1564"]
+    assert (s["n_gap_widened"], s["n_gap_narrowed"]) == (1, 1)
+    p = res.tables["passage_qpv"]
+    assert set(zip(p["code_qpv_2015"], p["code_qpv"], strict=True)) == {
+        ("QP062001", "QN06201M"), ("QP062002", "QN06202M")}
+    assert p["allocation"].tolist() == pytest.approx([1.0, 1.0])
+    iris = res.tables["evolution_iris_detail"]
+    iris = iris.loc[iris["indicator"] == "taux_emploi_1564"].set_index("code_iris")
+    assert iris.loc["620020101", "value_t0"] == pytest.approx(1000 / 2000)
+    assert iris.loc["620020101", "value_t1"] == pytest.approx(1200 / 2000)
+    assert (res.out_dir / "graphiques" / "evolution_qpv_taux_emploi_1564.png").is_file()
+
+
+def test_census_files_given_as_a_list_are_joined(tmp_path):
+    (tmp_path / "a.csv").write_text("IRIS;COM;P20_POP\n620010101;62001;1600\n"
+                                    "620010102;62001;s\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("IRIS;P20_POP;P20_POP1564\n620010101;1600;800\n"
+                                    "620020101;4000;2000\n", encoding="utf-8")
+    from qpvgeo.io import read_insee_table
+
+    a, b = (read_insee_table(tmp_path / n, "iris") for n in ("a.csv", "b.csv"))
+    m = portrait.merge_insee_tables([a, b], "code_iris").set_index("code_iris")
+    assert list(m.index) == IRIS_CODES
+    assert m.loc["620020101", "P20_POP"] == 4000  # only in the second table
+    assert np.isnan(m.loc["620010102", "P20_POP"])  # secret stays missing
+    assert "P20_POP" in m.loc["620010102", "secret_vars"]
+    assert np.isnan(m.loc["620010102", "P20_POP1564"])  # absent from b: missing, not 0
+    b.loc[0, "P20_POP"] = 1601.0
+    with pytest.warns(DataQualityWarning, match="P20_POP"):
+        portrait.merge_insee_tables([a, b], "code_iris")
+    layers = _layers(tmp_path)
+    layers["qpv"].to_file(tmp_path / "qpv.gpkg")
+    (tmp_path / "t.toml").write_text('[fichiers]\nqpv = "qpv.gpkg"\n'
+                                     'insee_iris = ["a.csv", "b.csv"]\n', encoding="utf-8")
+    cfg = load_config(tmp_path / "t.toml")
+    assert cfg.paths("insee_iris") == [tmp_path / "a.csv", tmp_path / "b.csv"]
+    (tmp_path / "t.toml").write_text('[fichiers]\nqpv = ["qpv.gpkg"]\n', encoding="utf-8")
+    with pytest.raises(SchemaError, match="not a list"):
+        load_config(tmp_path / "t.toml")
+
+
+def test_territory_keeps_straddling_qpv_and_npnru_field(territory, tmp_path):
+    _, cfg = territory
+    qpv = cfg.layers["qpv"]
+    # C straddles the territory's east edge (X0+4000): 300 × 200 m, 100 m inside → 1/3;
+    # D lies 20 m inside over 1 000 m → 20/1000 = 2 % < MIN_TERRITORY_SHARE: a neighbour's
+    extra = gpd.GeoDataFrame(
+        {"code_qpv": ["QN06203M", "QN06204M"], "nom_qpv": ["C", "D"]},
+        geometry=[shapely.box(X0 + 3900, Y0 + 100, X0 + 4200, Y0 + 300),
+                  shapely.box(X0 + 3980, Y0 + 1000, X0 + 4980, Y0 + 1200)], crs=2154)
+    layer = pd.concat([qpv, extra], ignore_index=True).assign(npnru=["0", "oui", "1", "0"])
+    small = PortraitConfig(name="T", siren_epci=None, files={},
+                           layers={"qpv": gpd.GeoDataFrame(layer, crs=2154),
+                                   "communes": cfg.layers["communes"]},
+                           options=dict(OPTION_DEFAULTS, champ_npnru="npnru"))
+    res = run_portrait(small, tmp_path / "o")
+    t = res.tables["qpv"].set_index("code_qpv")
+    assert list(t.index) == ["QN06201M", "QN06202M", "QN06203M", "territoire"]
+    assert t.loc["QN06203M", "territory_share"] == pytest.approx(100 / 300)
+    assert set(res.tables["npnru"]["code_qpv"]) == {"QN06202M", "QN06203M"}
+
+
+# --- the demo territory, end to end (illustrative CALL stand-ins) ---------------------------
+
+def demo_output(tmp_path_factory) -> Path:
+    """The offline portrait of the demo territory, written once per test session."""
+    out = tmp_path_factory.getbasetemp() / "demo-portrait"
+    if not (out / portrait.MARKER).exists():
+        run_portrait(None, out, offline=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    import warnings
+
+    from qpvgeo.config import demo_config
+    from qpvgeo.datasets import load_demo
+
+    out = demo_output(tmp_path_factory)
+    cfg = demo_config()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # known demo facts, listed in the run's summary
+        layers = load_demo(["qpv", "iris", "epci", "buildings", "rpls", "sirene_2017",
+                            "sirene_2023", *(f"{b}_2020" for b in
+                                             ("pop", "activite", "diplomes", "logement",
+                                              "familles", "filosofi")),
+                            "qpv_indicators_2020"])
+    sheets = pd.read_excel(out / "indicateurs.xlsx", sheet_name=None,
+                           dtype={"code_qpv": str, "code_zone": str})
+    return out, cfg, layers, sheets
+
+
+def _library_zones(layers):
+    """The demo's QPV of the CALL and the territory polygon, as the portrait selects them."""
+    epci = layers["epci"]
+    terr = epci.loc[epci["siren_epci"] == "246200364"].geometry.union_all()
+    qpv = layers["qpv"]
+    share = qpv.geometry.intersection(terr).area / qpv.geometry.area
+    keep = (share >= portrait.MIN_TERRITORY_SHARE) | qpv["siren_epci"].astype(str).str.contains(
+        "246200364")
+    return qpv.loc[keep.to_numpy()].sort_values("code_qpv"), terr
+
+
+@pytest.mark.slow
+def test_demo_every_table_has_every_qpv_and_the_territory(demo):
+    out, _, layers, sheets = demo
+    qpv, _ = _library_zones(layers)
+    codes = set(qpv["code_qpv"])
+    assert len(codes) == 22  # 3 of them straddle a neighbouring EPCI
+    for name in ("population", "deperditions", "logement_social", "qualite_logement", "sante",
+                 "economie"):
+        got = sheets[name]["code_qpv"].astype(str)
+        assert set(got) == codes | {"territoire"}, name
+        assert got.is_unique, name
+    npnru = set(qpv.loc[qpv["npnru"] == 1, "code_qpv"])
+    assert set(sheets["npnru"]["code_qpv"]) == npnru
+    summary = json.loads((out / "resume.json").read_text(encoding="utf-8"))
+    assert summary["donnees_illustratives"] is True
+    assert {"Recensement et revenus", "Évolution des écarts", "Carte web"} <= set(
+        summary["durees_s"])
+    long = pd.read_csv(out / "indicateurs.csv", sep=";", dtype={"code_zone": str})
+    assert long["donnees_illustratives"].all()
+    for col in ("source", "millesime", "methode", "unite"):
+        assert long[col].notna().all(), col
+    assert long["estimation"].any()
+    assert not long["estimation"].all()
+    missing = long.loc[long["valeur"].isna()]
+    assert len(missing)  # e.g. the secret Filosofi cells of QN06216M
+    assert missing["motif_valeur_manquante"].notna().all()
+    page = (out / "rapport.html").read_text(encoding="utf-8")
+    assert "Données illustratives" in page
+    for section in ("population", "education", "logement", "sante", "economie", "npnru",
+                    "evolution"):
+        assert f'<section id="{section}">' in page, section
+    svg = next((out / "graphiques").glob("*.svg")).read_text(encoding="utf-8")
+    assert "DONNÉES ILLUSTRATIVES" in svg
+
+
+@pytest.mark.slow
+def test_demo_numbers_equal_the_library(demo):
+    import warnings
+
+    from qpvgeo.economy import economic_activity
+    from qpvgeo.housing import social_housing
+    from qpvgeo.indicators import zone_indicators
+    from qpvgeo.interpolation import interpolate
+    from qpvgeo.thermography import DEFAULT_SCHEME, building_heat_loss, heat_loss_shares
+
+    _, cfg, layers, sheets = demo
+    qpv, _ = _library_zones(layers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = portrait.merge_insee_tables(
+            [layers[f"{b}_2020"] for b in ("pop", "activite", "diplomes", "logement",
+                                           "familles", "filosofi")], "code_iris")
+        counts = [c for c in table.columns if c.startswith(("P20_", "C20_"))]
+        disp = [c for c in table.columns if c.startswith("DISP_")]
+        est = interpolate(layers["iris"][["code_iris", "geometry"]], qpv, extensive=counts,
+                          intensive=disp, values=table, weights=layers["buildings"],
+                          weight_col="nb_logts")
+        ref = zone_indicators(qpv, vintage={"rp": 2020, "filosofi": 2020},
+                              official=[layers["qpv_indicators_2020"]], estimates=est)
+        b = building_heat_loss(cfg.files["thermographie"], layers["buildings"],
+                               scheme=DEFAULT_SCHEME)
+        heat = heat_loss_shares(b, qpv)
+        rpls = social_housing(layers["rpls"], qpv, duplicates="drop")
+        eco = economic_activity(layers["sirene_2017"], layers["sirene_2023"], qpv, year0=2017,
+                                year1=2023, duplicates="drop")
+    codes = qpv["code_qpv"].to_numpy()
+    pop = sheets["population"].set_index("code_qpv")
+    for col in ("population", "taux_emploi_1564", "part_sans_diplome", "taux_pauvrete"):
+        np.testing.assert_allclose(pop.loc[codes, col].to_numpy(dtype=float),
+                                   ref[col].to_numpy(dtype=float), rtol=1e-9, err_msg=col)
+    dep = sheets["deperditions"].set_index("code_qpv")
+    np.testing.assert_allclose(dep.loc[codes, "heatloss_strong_share"].to_numpy(dtype=float),
+                               heat["heatloss_strong_share"].to_numpy(dtype=float), rtol=1e-12)
+    soc = sheets["logement_social"].set_index("code_qpv")
+    np.testing.assert_array_equal(soc.loc[codes, "rpls_count"].to_numpy(dtype=float),
+                                  rpls["rpls_count"].to_numpy(dtype=float))
+    ec = sheets["economie"].set_index("code_qpv")
+    shared = [c for c in eco.columns if c in ec.columns and c.startswith(("estab_", "creations_"))
+              and pd.api.types.is_numeric_dtype(eco[c]) and "per_inhab" not in c]
+    assert shared
+    for col in shared:
+        np.testing.assert_allclose(ec.loc[codes, col].to_numpy(dtype=float),
+                                   eco[col].to_numpy(dtype=float), rtol=1e-12, err_msg=col)
