@@ -60,8 +60,10 @@ __all__ = [
     "ASSETS",
     "DEFAULT_HEAT_CLASSES",
     "STATIC_DIR",
+    "class_breaks",
     "encode_buildings",
     "health_icon",
+    "palette",
     "portrait_map",
     "save_map",
 ]
@@ -307,8 +309,24 @@ _READY_JS = """
 # frames painted — read by the browser test to report the draw time.
 
 
-def _classes_for(values: pd.Series, k: int, scheme: str) -> tuple[np.ndarray, list[float]]:
-    """Class index of each value (-1 for missing) and the upper bounds of the classes."""
+def class_breaks(values: pd.Series, k: int = 5, scheme: str = "FisherJenks"
+                 ) -> tuple[np.ndarray, list[float]]:
+    """Return the class of each value (-1 when missing) and the classes' upper bounds.
+
+    Parameters
+    ----------
+    values
+        Indicator values (missing allowed).
+    k
+        Number of classes (fewer when there are fewer distinct values).
+    scheme
+        A deterministic ``mapclassify`` scheme (``FisherJenks``, ``Quantiles``…).
+
+    Returns
+    -------
+    tuple
+        Class index per value (numpy int array) and the upper bound of each class.
+    """
     import warnings
 
     import mapclassify
@@ -574,7 +592,7 @@ def portrait_map(
     qprops = _props_table(qpv84, tip_cols)
     legend_items: list[tuple[str, str]] = []
     if indicator is not None:
-        idx, bins = _classes_for(qpv84[indicator], k, scheme)
+        idx, bins = class_breaks(qpv84[indicator], k, scheme)
         unit = indicator_unit(indicator)
         palette = _pick_palette(len(bins))
         qprops["_c"] = [palette[i] if i >= 0 else MISSING_COLOUR for i in idx]
@@ -695,6 +713,11 @@ def portrait_map(
     _set_assets(m, needed, offline=offline)
     _stable_ids(m)
     return m
+
+
+def palette(n: int) -> list[str]:
+    """Colours of ``n`` choropleth classes (the web map's, reused in the QGIS style)."""
+    return _pick_palette(n)
 
 
 def _pick_palette(n: int) -> list[str]:

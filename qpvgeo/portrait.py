@@ -1553,8 +1553,16 @@ def _write_gpkg(ctx: Context, out: Path) -> list[str]:
     path = out / "portrait.gpkg"
     layers: list[tuple[str, gpd.GeoDataFrame, str]] = []
     qpv_layer = qpv_indicator_layer(ctx)
-    indicator = ctx.config.options.get("indicateur_carte")
-    layers.append(("qpv", qpv_layer, styles.qpv_qml(qpv_layer, indicator)))
+    indicator = _map_indicator(ctx, qpv_layer)
+    if indicator is not None:
+        from qpvgeo.maps import class_breaks, palette
+
+        k = int(ctx.config.options.get("classes_carte", 5))
+        _, breaks = class_breaks(qpv_layer[indicator], k)
+        qml = styles.qpv_qml(qpv_layer, indicator, breaks=breaks, colours=palette(len(breaks)))
+    else:
+        qml = styles.qpv_qml(qpv_layer, None)
+    layers.append(("qpv", qpv_layer, qml))
     if "batiments_classes" in ctx.layers:
         b = ctx.layers["batiments_classes"]
         layers.append(("batiments", b, styles.buildings_qml(
@@ -1575,21 +1583,30 @@ def _write_gpkg(ctx: Context, out: Path) -> list[str]:
     return ["portrait.gpkg"]
 
 
+def _map_indicator(ctx: Context, qpv_layer: pd.DataFrame) -> str | None:
+    """Return the indicator of the QPV choropleth (web map and QGIS style).
+
+    The configured one, else the first share column (with a warning), else none.
+    """
+    indicator = ctx.config.options.get("indicateur_carte")
+    if indicator in qpv_layer.columns:
+        return str(indicator)
+    numeric = [c for c in qpv_layer.columns if c not in ("area_ha", "territory_share")
+               and pd.api.types.is_numeric_dtype(qpv_layer[c]) and indicator_unit(c) == "share"
+               and pd.to_numeric(qpv_layer[c], errors="coerce").notna().any()]
+    text = (f"indicateur de carte « {indicator} » indisponible ; "
+            + (f"carte sur « {numeric[0]} »." if numeric else "carte des périmètres seuls."))
+    if indicator and text not in ctx.warnings:
+        ctx.warnings.append(text)
+    return numeric[0] if numeric else None
+
+
 def _write_map(ctx: Context, out: Path, offline: bool) -> list[str]:
     from qpvgeo.maps import DEFAULT_HEAT_CLASSES, portrait_map, save_map
 
     cfg = ctx.config
     qpv_layer = qpv_indicator_layer(ctx)
-    indicator = cfg.options.get("indicateur_carte")
-    if indicator not in qpv_layer.columns:
-        numeric = [c for c in qpv_layer.columns if c not in ("area_ha",)
-                   and pd.api.types.is_numeric_dtype(qpv_layer[c])
-                   and indicator_unit(c) == "share"]
-        if indicator:
-            ctx.warnings.append(f"indicateur de carte « {indicator} » indisponible ; "
-                                + (f"carte sur « {numeric[0]} »." if numeric else
-                                   "carte des périmètres seuls."))
-        indicator = numeric[0] if numeric else None
+    indicator = _map_indicator(ctx, qpv_layer)
     tips = [c for c in ("population", "poverty_rate", "heatloss_strong_share", "rpls_count")
             if c in qpv_layer.columns]
     iris = ctx.layers.get("iris_concernes")

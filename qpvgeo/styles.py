@@ -55,7 +55,8 @@ def buildings_qml(classes: Sequence[tuple[str, str]], *, class_col: str = "heatl
         text = f"Déperditions {label}" if i < len(classes) else str(label).capitalize()
         cats.append(f'<category symbol="{i}" value={quoteattr(str(label))} '
                     f'label={quoteattr(text)} render="true"/>')
-        syms.append(_fill_symbol(str(i), colour, "#505050", 0.1))
+        # outline in the fill colour: small roofs keep their class colour at every scale
+        syms.append(_fill_symbol(str(i), colour, colour, 0.0))
     return (_HEAD + f'<renderer-v2 type="categorizedSymbol" attr={quoteattr(class_col)} '
             'symbollevels="0" enableorderby="0" forceraster="0">'
             f'<categories>{"".join(cats)}</categories><symbols>{"".join(syms)}</symbols>'
@@ -65,23 +66,50 @@ def buildings_qml(classes: Sequence[tuple[str, str]], *, class_col: str = "heatl
 _RAMP = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
 
 
-def qpv_qml(layer: pd.DataFrame, indicator: str | None, *, k: int = 5) -> str:
-    """Graduated fill of the QPV by ``indicator`` (quantile classes), or an outline style."""
+def qpv_qml(layer: pd.DataFrame, indicator: str | None, *, k: int = 5,
+            breaks: Sequence[float] | None = None, colours: Sequence[str] | None = None) -> str:
+    """Graduated fill of the QPV by ``indicator``, or an outline style.
+
+    Parameters
+    ----------
+    layer, indicator
+        The QPV table and the indicator column.
+    k
+        Number of quantile classes when ``breaks`` is not given.
+    breaks
+        Upper bounds of the classes (the web map's classes, so both agree); the first class
+        starts at the minimum value.
+    colours
+        One colour per class (default: a yellow-to-red ramp).
+
+    Returns
+    -------
+    str
+        The QML text; range labels are French (``27,0 % – 53,5 %`` for shares).
+    """
+    from qpvgeo._format import fmt, indicator_unit
+
     if not indicator or indicator not in layer.columns:
         return outline_qml("#7a0177", width=0.6)
     v = pd.to_numeric(layer[indicator], errors="coerce").dropna().to_numpy(dtype=float)
     if v.size == 0:
         return outline_qml("#7a0177", width=0.6)
-    edges = np.unique(np.quantile(v, np.linspace(0, 1, k + 1)))
+    if breaks is not None and len(breaks):
+        edges = np.array([float(v.min()), *[float(b) for b in breaks]])
+    else:
+        edges = np.unique(np.quantile(v, np.linspace(0, 1, k + 1)))
     if edges.size == 1:
         edges = np.array([edges[0], edges[0]])
+    unit = indicator_unit(indicator)
     ranges, syms = [], []
     n = edges.size - 1
     for i in range(n):
-        colour = _RAMP[round(i * (len(_RAMP) - 1) / max(n - 1, 1))]
+        colour = (colours[i] if colours is not None and i < len(colours) else
+                  _RAMP[round(i * (len(_RAMP) - 1) / max(n - 1, 1))])
         lo, hi = float(edges[i]), float(edges[i + 1])
+        label = f"{fmt(lo, unit)} – {fmt(hi, unit)}"
         ranges.append(f'<range symbol="{i}" lower="{lo:.10g}" upper="{hi:.10g}" '
-                      f'label="{lo:.4g} – {hi:.4g}" render="true"/>')
+                      f'label={quoteattr(label)} render="true"/>')
         syms.append(_fill_symbol(str(i), colour, "#7a0177", 0.4, 200))
     return (_HEAD + f'<renderer-v2 type="graduatedSymbol" attr={quoteattr(indicator)} '
             'graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" '

@@ -618,3 +618,95 @@ def test_demo_numbers_equal_the_library(demo):
     for col in shared:
         np.testing.assert_allclose(ec.loc[codes, col].to_numpy(dtype=float),
                                    eco[col].to_numpy(dtype=float), rtol=1e-12, err_msg=col)
+
+
+# --- the GeoPackage in real QGIS (marker qgis: run with .venv-qgis, make test-qgis) ----------
+
+_QGIS_SCRIPT = r'''
+import json, sys
+from qgis.core import (QgsApplication, QgsMapRendererParallelJob, QgsMapSettings, QgsProject,
+                       QgsVectorLayer)
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+app = QgsApplication([], False)
+app.initQgis()
+out, layers = {}, []
+for name in sys.argv[2:]:
+    lyr = QgsVectorLayer(f"{sys.argv[1]}|layername={name}", name, "ogr")
+    r = lyr.renderer()
+    info = {"valid": lyr.isValid(), "n": lyr.featureCount(), "renderer": r.type(),
+            "attr": r.classAttribute() if hasattr(r, "classAttribute") else None}
+    if r.type() == "categorizedSymbol":
+        info["categories"] = [[c.value(), c.label(), c.symbol().color().name()]
+                              for c in r.categories()]
+    if r.type() == "graduatedSymbol":
+        info["ranges"] = [[x.upperValue(), x.label(), x.symbol().color().name()]
+                          for x in r.ranges()]
+    out[name] = info
+    layers.append(lyr)
+QgsProject.instance().addMapLayers(layers)
+ms = QgsMapSettings()
+ms.setLayers([layers[1], layers[0]])
+ms.setDestinationCrs(layers[0].crs())
+ms.setBackgroundColor(QColor("white"))
+ms.setExtent(layers[1].extent())
+ms.setOutputSize(QSize(800, 400))
+ms.setFlag(QgsMapSettings.Antialiasing, False)
+job = QgsMapRendererParallelJob(ms)
+job.start()
+job.waitForFinished()
+img = job.renderedImage()
+colours = {}
+for x in range(0, img.width(), 3):
+    for y in range(0, img.height(), 3):
+        c = QColor(img.pixel(x, y)).name()
+        colours[c] = colours.get(c, 0) + 1
+out["pixels"] = colours
+QgsProject.instance().removeAllMapLayers()
+del layers, lyr, r, job, ms, img
+print(json.dumps(out))
+app.exitQgis()
+'''
+
+
+@pytest.mark.qgis
+def test_geopackage_opens_styled_in_qgis(census):
+    """QGIS opens each layer with its embedded default style and draws the class colours."""
+    import os
+    import subprocess
+    import sys
+
+    try:
+        import qgis.core  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"PyQGIS introuvable : {exc} (lancer avec .venv-qgis : make test-qgis)")
+    from qpvgeo.maps import class_breaks, palette
+    from qpvgeo.thermography import DEFAULT_SCHEME
+
+    _, result = census
+    names = ["qpv", "batiments", "iris_qpv", "territoire"]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", _QGIS_SCRIPT,
+                           str(result.out_dir / "portrait.gpkg"), *names],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(info[n]["valid"] for n in names)
+    assert (info["qpv"]["n"], info["batiments"]["n"]) == (2, 3200)
+    q = info["qpv"]
+    assert (q["renderer"], q["attr"]) == ("graduatedSymbol", "heatloss_strong_share")
+    # the web map's classes and colours: strong shares 0 and 1 → two classes
+    _, breaks = class_breaks(result.tables["deperditions"]["heatloss_strong_share"].iloc[:2])
+    assert [r[0] for r in q["ranges"]] == pytest.approx(breaks)
+    assert [r[2] for r in q["ranges"]] == [c.lower() for c in palette(len(breaks))]
+    assert q["ranges"][0][1] == "0,0\u202f% – 0,0\u202f%"  # French labels, shares in %
+    b = info["batiments"]
+    assert (b["renderer"], b["attr"]) == ("categorizedSymbol", "heatloss_label")
+    cats = {c[0]: c[2] for c in b["categories"]}
+    for cls in DEFAULT_SCHEME.classes:
+        assert cats[cls.label] == cls.colour.lower()
+    assert info["iris_qpv"]["renderer"] == info["territoire"]["renderer"] == "singleSymbol"
+    # drawn: the fixture's buildings are in 4 vertical bands, one per class colour
+    pixels = info["pixels"]
+    for cls in DEFAULT_SCHEME.classes:
+        assert pixels.get(cls.colour.lower(), 0) > 0, cls.label
