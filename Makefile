@@ -70,6 +70,7 @@ plugin: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_thermography.py
+	$(PY) benchmarks/bench_qgis.py
 
 clean:
 	rm -rf $(VENV) $(VENV_QGIS) build dist *.egg-info output qpvgeo_plugin.zip data/.demo-complete data/shapes/illustratif_* data/thermography/illustratif_*
