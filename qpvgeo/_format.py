@@ -61,6 +61,8 @@ INDICATOR_LABELS: dict[str, tuple[str, str]] = {
     "quality_poor_area_share": ("Part de la surface de logements médiocres ou mauvais",
                                 "share"),
     "area_ha": ("Superficie", "ha"),
+    "allocation": ("Part des effectifs reportée", "share"),
+    "territory_share": ("Part de la surface dans le territoire", "share"),
 }
 
 

@@ -150,7 +150,7 @@ def indicator_bars(
         if territory_value is not None and np.isfinite(territory_value):
             ax.axvline(territory_value, color=_TERRITORY, lw=1.5, ls="--",
                        label=f"{_plain(territory_label)} : {fmt(territory_value, unit)}")
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         _few_ticks(ax.xaxis, unit)
         tv = float(territory_value) if territory_value is not None and \
             np.isfinite(territory_value) else 0.0

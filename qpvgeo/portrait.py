@@ -44,6 +44,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from qpvgeo import _validate
 from qpvgeo._format import indicator_label, indicator_unit
@@ -335,6 +336,7 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
                 "périmètre.")
     ctx.layers["qpv"] = qpv.sort_values("code_qpv", kind="stable")
     _npnru_codes(ctx)
+    _keep_points_in_area(ctx)
     for key in ("reference",):
         if not cfg.has(key):
             ctx.note(_SECTION_OF.get(key, "population"),
@@ -388,6 +390,31 @@ def _communes_to_read(ctx: Context, *, with_reach: bool = False) -> list[str]:
         for value in qpv.loc[touching, "insee_com"].dropna().astype(str):
             codes |= {c.strip() for c in value.split(";") if c.strip()}
     return sorted(codes)
+
+
+def _keep_points_in_area(ctx: Context) -> None:
+    """Keep the RPLS dwellings and SIRENE establishments in the territory or in its QPV.
+
+    Whole neighbouring communes are read for the QPV straddling the boundary; their points
+    outside both the territory and the QPV are dropped here (counted in the methods), so the
+    engines do not report them as points outside every zone.
+    """
+    if "communes" not in ctx.layers and "epci" not in ctx.layers:
+        return
+    area = shapely.union(ctx.layers["territoire"].geometry.iloc[0],
+                         ctx.layers["qpv"].geometry.union_all())
+    shapely.prepare(area)
+    for key, what in (("rpls", "logements RPLS"), ("sirene_t0", "établissements SIRENE"),
+                      ("sirene_t1", "établissements SIRENE")):
+        layer = ctx.layers.get(key)
+        if layer is None or len(layer) == 0:
+            continue
+        inside = shapely.intersects(area, layer.geometry.to_numpy())
+        if not inside.all():
+            ctx.layers[key] = layer.loc[inside]
+            ctx.methods.append(f"{what} ({FILE_KEYS[key]}) : {int((~inside).sum())} points "
+                               "hors du territoire et de ses QPV écartés (communes voisines lues "
+                               "pour les QPV à cheval sur la limite).")
 
 
 def _npnru_codes(ctx: Context) -> None:
@@ -444,6 +471,36 @@ def step_area(ctx: Context, progress: ProgressCallback | None) -> None:
                  **({"territory_share": "Part de la surface dans le territoire"}
                     if "territory_share" in base.columns else {})}))
     report(progress, 1.0, "QPV")
+
+
+ALL_QPV_CODE = "ensemble_qpv"
+ALL_QPV_NAME = "Ensemble des QPV"
+
+
+def _all_qpv(ctx: Context) -> gpd.GeoDataFrame:
+    """Return the union of the territory's QPV as one zone (index, code ``ensemble_qpv``)."""
+    qpv = ctx.layers["qpv"]
+    return gpd.GeoDataFrame({"code_qpv": [ALL_QPV_CODE], "nom_qpv": [ALL_QPV_NAME]},
+                            geometry=[qpv.geometry.union_all()], crs=qpv.crs,
+                            index=pd.Index([ALL_QPV_CODE], dtype=object))
+
+
+def _all_qpv_value(values: pd.Series | None, qpv_zones: pd.DataFrame, *, flag: bool = False
+                   ) -> pd.Series | None:
+    """Sum a count over the QPV (missing if any QPV's is), or OR an estimate flag."""
+    if values is None:
+        return None
+    part = values.loc[qpv_zones.index]
+    if flag:
+        v: Any = bool(part.fillna(False).astype(bool).any())
+    else:
+        v = float(part.sum()) if part.notna().all() else np.nan
+    return pd.Series([v], index=pd.Index([ALL_QPV_CODE], dtype=object))
+
+
+def _with_all_qpv(per_zone: pd.DataFrame, all_qpv: pd.DataFrame) -> pd.DataFrame:
+    """Insert the all-QPV row before the territory row (the last one) of an engine result."""
+    return pd.concat([per_zone.iloc[:-1], all_qpv, per_zone.iloc[-1:]])
 
 
 def _zones(ctx: Context) -> gpd.GeoDataFrame:
@@ -507,11 +564,12 @@ def step_thermography(ctx: Context, progress: ProgressCallback | None) -> None:
     # territory contains the QPV
     is_t = (zones["code_qpv"] == TERRITORY_CODE).to_numpy()
     shares = pd.concat([thermo.heat_loss_shares(b, zones.loc[~is_t]),
+                        thermo.heat_loss_shares(b, _all_qpv(ctx)),
                         thermo.heat_loss_shares(b, zones.loc[is_t])])
     src, vint, meth = _prov(shares, "thermographie aérienne infrarouge (traitement qpvgeo)",
                             "classe majoritaire de l'intérieur des toitures (couverture exacte)",
                             cfg.vintages["thermographie"])
-    frame = _with_keys(shares, zones)
+    frame = _with_keys_any(shares, zones, cfg.name)
     counts = [c for c in frame.columns if c.startswith("heatloss_count_")]
     cols = {"nom_qpv": "Quartier", "buildings_count": "Bâtiments",
             "buildings_classified": "Bâtiments classés",
@@ -1125,6 +1183,14 @@ def step_housing(ctx: Context, progress: ProgressCallback | None) -> None:
             main_residences=_qpv_series(rp, qpv_zones),
             main_residences_is_estimate=_qpv_series(rp_est, qpv_zones),
             duplicates="drop", territory_row=True, name="rpls")
+        sh_all = housing.social_housing(
+            ctx.layers["rpls"], _all_qpv(ctx), territory=ctx.layers["territoire"],
+            population=_all_qpv_value(pop, qpv_zones),
+            population_is_estimate=_all_qpv_value(pop_est, qpv_zones, flag=True),
+            main_residences=_all_qpv_value(rp, qpv_zones),
+            main_residences_is_estimate=_all_qpv_value(rp_est, qpv_zones, flag=True),
+            duplicates="drop", name="rpls")
+        sh = _with_all_qpv(sh, sh_all)
         src, vint, meth = _prov(sh, "SDES, RPLS", "logements sociaux localisés dans les QPV",
                                 cfg.vintages["rpls"])
         frame = _with_keys_any(sh, zones, cfg.name)
@@ -1148,14 +1214,26 @@ def step_housing(ctx: Context, progress: ProgressCallback | None) -> None:
             vintage=vint, method=meth + " ; résidences principales du recensement "
             f"{cfg.vintages['recensement']} (officielles par QPV, sinon estimées)",
             columns=cols, estimated_cells=marks, estimate=bool(any(m.any() for m in
-                                                                     marks.values()))))
+                                                                     marks.values())),
+            note="la part rapportée aux résidences principales peut dépasser 100 % : le RPLS "
+                 "compte aussi les logements vacants ou en travaux, et les deux sources n'ont "
+                 "pas le même millésime"))
     else:
         ctx.note("logement", "logements sociaux non calculés : RPLS absent ([fichiers] rpls).")
     report(progress, 0.6, "logement social")
     if cfg.has("qualite_logement"):
-        q = housing.housing_quality(ctx.layers["qualite_logement"], qpv_zones,
+        qlayer = ctx.layers["qualite_logement"]
+        dw = next((c for c in (_validate.find_column(qlayer, n) for n in
+                               ("nb_logts", "nb_logements", "logements", "nb_log"))
+                   if c is not None), None)
+        q = housing.housing_quality(qlayer, qpv_zones, dwellings_col=dw,
                                     territory=ctx.layers["territoire"], territory_row=True,
                                     name="qualite_logement")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataQualityWarning)  # said by the call above
+            q = _with_all_qpv(q, housing.housing_quality(
+                qlayer, _all_qpv(ctx), dwellings_col=dw, territory=ctx.layers["territoire"],
+                name="qualite_logement"))
         src, vint, meth = _prov(q, "diagnostic PLH (qualité du logement)",
                                 "recouvrement de la couche qualité et des QPV", "")
         frame = _with_keys_any(q, zones, cfg.name)
@@ -1167,11 +1245,15 @@ def step_housing(ctx: Context, progress: ProgressCallback | None) -> None:
                          ("quality_poor_area_share", "Part de la surface médiocre ou mauvaise")):
             if c in frame.columns:
                 cols[c] = label
+        est = (frame["quality_dwellings_is_estimate"].fillna(False).astype(bool)
+               if "quality_dwellings_is_estimate" in frame.columns else None)
+        marks = {} if est is None else {c: est for c in cols if "dwellings" in c}
         ctx.add("qualite_logement", TableEntry(
             frame=frame, section="logement",
             title="Qualité des logements (diagnostic PLH)", source=src,
             vintage=vint or cfg.vintages.get("qualite_logement", "non renseigné"),
-            method=meth, columns=cols))
+            method=meth, columns=cols, estimated_cells=marks,
+            estimate=bool(est is not None and est.any())))
     else:
         ctx.note("logement", "qualité du logement non calculée : couche absente ([fichiers] "
                  "qualite_logement).")
@@ -1192,6 +1274,7 @@ def _with_keys_any(result: pd.DataFrame, zones: pd.DataFrame, territory_name: st
     if "nom_qpv" in out.columns:
         names = out["nom_qpv"].astype(object).where(out["nom_qpv"].notna(), names)
     names = names.where(~codes.isin([TERRITORY_CODE, "territory"]), territory_name)
+    names = names.where(codes != ALL_QPV_CODE, ALL_QPV_NAME)
     codes = codes.where(~codes.isin(["territory"]), TERRITORY_CODE)
     out = out.drop(columns=[c for c in ("code_qpv", "nom_qpv") if c in out.columns])
     out.insert(0, "nom_qpv", names.to_numpy())
@@ -1229,7 +1312,19 @@ def step_health(ctx: Context, progress: ProgressCallback | None) -> None:
         and "nb_logts" in residences.columns else None,
         graph=graph, reach_m=reach, territory=ctx.layers["territoire"],
         territory_population=None if pop is None else float(pop.iloc[-1]),
-        territory_row=True, name="bpe", progress=scaled(progress, 0.1, 0.9))
+        territory_row=True, name="bpe", progress=scaled(progress, 0.1, 0.8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # said by the call above
+        acc = _with_all_qpv(acc, health.health_access(
+            bpe, _all_qpv(ctx), vintage=cfg.vintages["bpe"],
+            population=_all_qpv_value(pop, qpv_zones),
+            population_is_estimate=_all_qpv_value(pop_est, qpv_zones, flag=True),
+            residences=residences,
+            residence_weight="nb_logts" if residences is not None
+            and "nb_logts" in residences.columns else None,
+            graph=graph, reach_m=reach, territory=ctx.layers["territoire"],
+            territory_population=None if pop is None else float(pop.iloc[-1]), name="bpe",
+            progress=scaled(progress, 0.8, 0.9)))
     kinds: dict[str, list[str]] = {}
     table = health.bpe_codes(cfg.vintages["bpe"], domain="sante")
     wanted = set(health.DEFAULT_HEALTH_KINDS)
@@ -1299,6 +1394,13 @@ def step_economy(ctx: Context, progress: ProgressCallback | None) -> None:
         population=_qpv_series(pop, qpv_zones),
         population_is_estimate=_qpv_series(pop_est, qpv_zones),
         territory=ctx.layers["territoire"], duplicates="drop", territory_row=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # said by the call above
+        eco = _with_all_qpv(eco, economy.economic_activity(
+            ctx.layers["sirene_t0"], ctx.layers["sirene_t1"], _all_qpv(ctx), year0=y0,
+            year1=y1, population=_all_qpv_value(pop, qpv_zones),
+            population_is_estimate=_all_qpv_value(pop_est, qpv_zones, flag=True),
+            territory=ctx.layers["territoire"], duplicates="drop"))
     src, vint, meth = _prov(eco, "INSEE, SIRENE géolocalisé", "établissements actifs localisés "
                             "dans les QPV", f"{y0} et {y1}")
     frame = _with_keys_any(eco, zones, cfg.name)
@@ -1331,15 +1433,22 @@ def step_npnru(ctx: Context, progress: ProgressCallback | None) -> None:
     if unknown:
         ctx.warnings.append("QPV du NPNRU absents de la couche des QPV : " + ", ".join(unknown))
     cols = {"nom_qpv": "Quartier", "code_qpv": "Code"}
-    for c in ("area_ha", "population", "poverty_rate", "heatloss_strong_share", "rpls_count",
-              "rpls_share"):
-        if c in sel.columns:
-            cols[c] = indicator_label(c)
+    for c in ("area_ha", "population", "taux_pauvrete", "taux_emploi_1564",
+              "heatloss_strong_share", "rpls_count", "rpls_share_of_rp",
+              "quality_poor_dwellings_share", "estab_change_share"):
+        if c in sel.columns and pd.to_numeric(sel[c], errors="coerce").notna().any():
+            cols[c] = indicator_label(c, short=True)
+    # an estimate mark on the cells that are estimates (census figures from IRIS)
+    marks = {c: sel[f"{c}_is_estimate"].fillna(False).astype(bool) for c in cols
+             if f"{c}_is_estimate" in sel.columns}
     ctx.add("npnru", TableEntry(
-        frame=sel, section="npnru", title="QPV retenus au titre du NPNRU",
-        source="configuration ([options] npnru) et tableaux ci-dessus",
+        frame=sel.reset_index(drop=True), section="npnru", title="QPV retenus au titre du NPNRU",
+        source="couche des QPV ([options] champ_npnru) ou configuration ([options] npnru), "
+               "chiffres des tableaux ci-dessus",
         vintage=ctx.config.vintages["qpv"], method="extrait des tableaux par QPV",
-        columns=cols, per_qpv=False, long=False))
+        columns=cols, per_qpv=False, long=False,
+        estimated_cells={c: m.reset_index(drop=True) for c, m in marks.items()},
+        estimate=bool(any(m.any() for m in marks.values()))))
     report(progress, 1.0, "NPNRU")
 
 
@@ -1861,6 +1970,17 @@ def _write_report(ctx: Context, out: Path, files: Sequence[str]) -> list[str]:
         cols = entry.columns or {c: indicator_label(c) for c in f.columns
                                  if c in ("nom_qpv",) or pd.api.types.is_numeric_dtype(f[c])}
         cols = {c: lbl for c, lbl in cols.items() if c in f.columns}
+        empty = [c for c in cols if c not in ("nom_qpv", "nom_iris", "code_qpv", "code_iris")
+                 and pd.api.types.is_numeric_dtype(f[c]) and f[c].isna().all()]
+        note = entry.note
+        if empty:
+            why = {str(r) for c in empty for r in f.get(_reason_column(f, c), pd.Series(
+                dtype=object)).dropna().astype(str) if str(r)}
+            text = ("colonnes sans aucune valeur, non affichées : "
+                    + ", ".join(cols[c] for c in empty)
+                    + (f" ({'; '.join(sorted(why))})" if why else ""))
+            note = f"{note} ; {text}" if note else text
+            cols = {c: lbl for c, lbl in cols.items() if c not in empty}
         kinds = None
         code_col = next((c for c in ("code_qpv", "code_iris") if c in f.columns), None)
         if code_col is not None:
@@ -1870,10 +1990,10 @@ def _write_report(ctx: Context, out: Path, files: Sequence[str]) -> list[str]:
         text_cols = [c for c in cols if not pd.api.types.is_numeric_dtype(f[c])]
         sections[entry.section].tables.append(report_table(
             f, cols, title=entry.title, source=entry.source, vintage=entry.vintage,
-            method=entry.method, estimate=entry.estimate or None, text_columns=text_cols,
+            method=entry.method, estimate=entry.estimate, text_columns=text_cols,
             row_kind=kinds, illustrative=ctx.is_illustrative,
             estimated_cells=entry.estimated_cells, collapsed=entry.collapsed,
-            lead=entry.lead, note=entry.note))
+            lead=entry.lead, note=note))
     for sid, figs in ctx.figures.items():
         sections[sid].figures.extend(figs)
     for sid, notes in ctx.notes.items():

@@ -109,6 +109,9 @@ def test_heat_loss_numbers_hand_worked_and_equal_to_library(result, territory):
     assert t.loc["QN06201M", "heatloss_strong_share"] == 0 / 100
     assert t.loc["QN06202M", "buildings_count"] == 10 * 8
     assert t.loc["QN06202M", "heatloss_strong_share"] == 80 / 80
+    # all QPV together (their union, one zone): (0 + 80) strong of 100 + 80 buildings
+    assert t.loc["ensemble_qpv", "buildings_count"] == 100 + 80
+    assert t.loc["ensemble_qpv", "heatloss_strong_share"] == pytest.approx(80 / 180)
     assert t.loc["territoire", "buildings_count"] == 80 * 40
     assert t.loc["territoire", "heatloss_strong_share"] == pytest.approx((800 + 800) / 3200)
     # the same numbers as the library called directly
@@ -544,7 +547,9 @@ def test_demo_every_table_has_every_qpv_and_the_territory(demo):
     for name in ("population", "deperditions", "logement_social", "qualite_logement", "sante",
                  "economie"):
         got = sheets[name]["code_qpv"].astype(str)
-        assert set(got) == codes | {"territoire"}, name
+        # the QPV aggregate of census figures is in the summary table ("portrait")
+        extra = {"territoire"} if name == "population" else {"ensemble_qpv", "territoire"}
+        assert set(got) == codes | extra, name
         assert got.is_unique, name
     npnru = set(qpv.loc[qpv["npnru"] == 1, "code_qpv"])
     assert set(sheets["npnru"]["code_qpv"]) == npnru
