@@ -25,6 +25,25 @@ Each takes the :class:`Context` and adds tables, layers, figures and notes to it
 input layers are absent from the configuration is skipped with a note in the report (a missing
 optional layer is not an error). Re-running on the same inputs gives the same numbers (no
 randomness; element ids of the map are deterministic).
+
+1. load: every layer through :mod:`qpvgeo.io` (census bases given as several files are joined
+   by :func:`merge_insee_tables`); the territory is the EPCI (else the communes); its QPV are
+   those with at least :data:`MIN_TERRITORY_SHARE` of their area inside (or listing the EPCI):
+   a QPV straddling two EPCI is counted whole. National point files are read for the
+   territory's communes and those of its QPV (BPE: also the neighbours within walking reach);
+2. QPV areas; 3. IRIS ↔ QPV correspondence and IRIS concerned (:mod:`qpvgeo.overlay`);
+4. census and Filosofi indicators per QPV — official per-QPV values first, IRIS estimates
+   (dasymetric on dwellings) elsewhere, each cell's origin kept and marked in the report —,
+   territory, IRIS concerned and the summary table (:mod:`qpvgeo.indicators`);
+5. gap evolution between the two census vintages for the QPV (2015 perimeters carried onto
+   2024 ones with :func:`qpvgeo.overlay.crosswalk`) and for the IRIS concerned;
+6. heat loss (:mod:`qpvgeo.thermography`); 7. social housing and housing quality;
+8. health equipment and walking reach (street network when given); 9. SIRENE activity;
+10. NPNRU view (codes from ``[options] npnru`` and the QPV layer's ``champ_npnru`` field).
+
+Per-QPV tables end with an ``ensemble_qpv`` row (the union of the QPV as one zone) and a
+``territoire`` row, both computed by the same engine call as the QPV. The charts are drawn by
+a forked process while the exports and the map are written (:data:`PARALLEL_CHARTS`).
 """
 
 from __future__ import annotations
@@ -47,7 +66,7 @@ import pandas as pd
 import shapely
 
 from qpvgeo import _validate
-from qpvgeo._format import indicator_label, indicator_unit
+from qpvgeo._format import fmt, indicator_label, indicator_unit
 from qpvgeo._progress import ProgressCallback, report, scaled
 from qpvgeo.config import FILE_KEYS, PortraitConfig, demo_config
 from qpvgeo.errors import DataQualityWarning, InputFileError
@@ -187,6 +206,18 @@ def _source_of(df: Any) -> str | None:
         vals = df["source"].dropna().astype(str).unique()
         return vals[0] if len(vals) == 1 else (", ".join(sorted(vals)) if len(vals) else None)
     return None
+
+
+def _source_label(df: Any, default: str) -> str:
+    """Return the source wording of a table: the layer's ``source``, else ``default``.
+
+    Illustrative stand-ins say what they stand for (``ANCT, périmètres des QPV (données
+    illustratives)``).
+    """
+    src = _source_of(df)
+    if not src:
+        return default
+    return f"{default} (données illustratives)" if src == _validate.ILLUSTRATIVE else src
 
 
 def _mark_illustrative(ctx: Context, key: str, df: Any) -> None:
@@ -465,7 +496,7 @@ def step_area(ctx: Context, progress: ProgressCallback | None) -> None:
     frame = pd.concat([base, row], ignore_index=True)
     ctx.add("qpv", TableEntry(
         frame=frame, section="population", title="Quartiers prioritaires du territoire",
-        source=_source_of(qpv) or "ANCT, périmètres des QPV", vintage=ctx.config.vintages["qpv"],
+        source=_source_label(qpv, "ANCT, périmètres des QPV"), vintage=ctx.config.vintages["qpv"],
         method="surface calculée en Lambert-93 (EPSG:2154)",
         columns={"nom_qpv": "Quartier", "code_qpv": "Code", "area_ha": "Superficie (ha)",
                  **({"territory_share": "Part de la surface dans le territoire"}
@@ -1027,13 +1058,13 @@ def step_evolution(ctx: Context, progress: ProgressCallback | None) -> None:
         ctx.layers["crosswalk_qpv"] = cw
         ctx.add("passage_qpv", TableEntry(
             frame=_crosswalk_frame(ctx, overlay, cw, q15), section="evolution",
-            title="Passage des QPV 2015 aux QPV 2024", source=_source_of(cw) or
-            "ANCT, périmètres des QPV 2015 et 2024", vintage=f"{cfg.vintages.get('qpv', '2024')}"
-            " / 2015", method="intersection des périmètres pondérée par les logements des "
-            "bâtiments (qpvgeo.overlay.crosswalk)" + (" ; comparée à la liste de "
-                                                       "correspondance de l'ANCT" if
-                                                       "correspondance_qpv" in ctx.layers
-                                                       else ""),
+            title="Passage des QPV 2015 aux QPV 2024",
+            source=_source_label(cw, "ANCT, périmètres des QPV 2015 et 2024"),
+            vintage=f"{cfg.vintages.get('qpv', '2024')} / 2015",
+            method="intersection des périmètres pondérée par les logements des bâtiments "
+                   "(qpvgeo.overlay.crosswalk)" + (
+                       " ; comparée à la liste de correspondance de l'ANCT"
+                       if "correspondance_qpv" in ctx.layers else ""),
             columns={"nom_qpv": "QPV 2024", "code_qpv": "Code 2024",
                      "nom_qpv_2015": "QPV 2015", "code_qpv_2015": "Code 2015",
                      "allocation": "Part du QPV 2015 reportée",
@@ -1114,14 +1145,22 @@ def _add_evolution(ctx: Context, key: str, detail: pd.DataFrame, summary: pd.Dat
                  "données", "n_gap_widened": "Écart accru", "n_gap_narrowed": "Écart réduit"},
         per_qpv=False, long=False))
     zone_col = "nom_qpv" if "nom_qpv" in detail.columns else "nom_iris"
+    # one unit per row (shares, euros, counts): the report shows French text columns
+    units = detail["indicator"].map(lambda k: indicator_unit(str(k)))
+    shown = detail.copy()
+    for col in ("value_t0", "value_t1", "gap_t0", "gap_t1"):
+        gap = col.startswith("gap")
+        shown[f"{col}_texte"] = [
+            fmt(v, "pct_points" if gap and u == "share" else u) if not pd.isna(v) else ""
+            for v, u in zip(detail[col], units, strict=True)]
     ctx.add(f"{key}_detail", TableEntry(
-        frame=detail, section="evolution",
+        frame=shown, section="evolution",
         title=f"Évolution par {zone_label.split()[0]} et par indicateur ({period})",
         source=_census_source(), vintage=period, method=method, estimate=est,
-        columns={zone_col: "Zone", "label": "Indicateur", "value_t0": "Valeur t0",
-                 "value_t1": "Valeur t1", "gap_t0": "Écart t0", "gap_t1": "Écart t1",
-                 "quadrant": "Situation et écart"},
-        per_qpv=False, long=False))
+        columns={zone_col: "Zone", "label": "Indicateur", "value_t0_texte": "Valeur t0",
+                 "value_t1_texte": "Valeur t1", "gap_t0_texte": "Écart t0",
+                 "gap_t1_texte": "Écart t1", "quadrant": "Situation et écart"},
+        per_qpv=False, long=False, collapsed=True))
 
 
 def _census_source() -> str:
