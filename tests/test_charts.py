@@ -54,3 +54,20 @@ def test_stacks_quadrant_reach(tmp_path):
         indicator_bars(TABLE, "absent")
     with pytest.raises(SchemaError):
         heatloss_stacks(TABLE, CLASSES, count_cols=["n1"])
+
+
+def test_illustrative_stamp_and_health_heat_map(tmp_path):
+    from qpvgeo.charts import ILLUSTRATIVE_MARK
+
+    fig = indicator_bars(TABLE, "heatloss_strong_share", illustrative=True)
+    assert ILLUSTRATIVE_MARK in save_figure(fig, tmp_path / "i")[1].read_text(encoding="utf-8")
+    plain = save_figure(indicator_bars(TABLE, "heatloss_strong_share"), tmp_path / "p")[1]
+    assert ILLUSTRATIVE_MARK not in plain.read_text(encoding="utf-8")
+    # one cell per zone and kind, plus the territory row; shares printed in %, missing "n.d."
+    r = health_reach(TABLE, ["heatloss_strong_share", "dy"], kind_labels=["A", "B"],
+                     territory=pd.Series({"heatloss_strong_share": 0.5, "dy": 0.25}),
+                     territory_label="Territoire test")
+    text = save_figure(r, tmp_path / "h")[1].read_text(encoding="utf-8")
+    for cell in ("40\u202f%", "70\u202f%", "n.d.", "50\u202f%", "25\u202f%", "Territoire test"):
+        assert cell in text, cell
+    assert len(r.axes[0].images[0].get_array()) == 3 + 1

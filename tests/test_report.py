@@ -42,3 +42,19 @@ def test_render_escapes_and_labels():
     assert 'id="sante"' not in page  # empty sections are left out
     plain = render_report([sec], territory="T", n_qpv=2, illustrative=False)
     assert 'class="banner"' not in plain
+
+
+def test_estimated_cells_marked_and_long_tables_folded():
+    df = pd.DataFrame({"nom_qpv": ["A", "B", "C"], "population": [200.0, 250.0, np.nan]})
+    flags = pd.Series([True, False, True])  # C is flagged but missing: no mark on "n.d."
+    t = report_table(df, {"nom_qpv": "Quartier", "population": "Population"}, title="P",
+                     source="s", vintage="2020", method="m",
+                     estimated_cells={"population": flags}, collapsed=True)
+    assert [r["marks"] for r in t.rows] == [[False, True], [False, False], [False, False]]
+    assert t.n_marked == 1
+    page = render_report([ReportSection(id="population", title="Population", tables=[t])],
+                         territory="T", n_qpv=3, illustrative=False)
+    assert page.count("<sup>e</sup>") == 1
+    assert '<td class=" est">200<sup>e</sup></td>' in page
+    assert "valeur estimée à partir des IRIS (1 valeur)" in page
+    assert "<details><summary>Afficher le tableau (3 lignes)</summary>" in page
