@@ -257,19 +257,43 @@ class _RasterioSource(RasterSource):
             self._env = None
 
 
+def _gdal_call(func: Any, *args: Any) -> tuple[Any, str]:
+    """Call an ``osgeo.gdal`` function without touching the process-wide exception mode.
+
+    ``gdal.UseExceptions()`` is global to the process: inside QGIS it would change the behaviour
+    of QGIS's own Python code and of other plugins (and the GDAL 3.6 bindings of QGIS 3.22 have
+    no scoped ``gdal.ExceptionMgr``). Instead the call runs under GDAL's quiet error handler,
+    pushed for this thread only and popped afterwards, and works in either mode: an exception
+    (exceptions enabled by someone else) or a ``None`` result (the default mode) is a failure.
+    Returns ``(result, "")`` or ``(None, GDAL's error message)``.
+    """
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        gdal.ErrorReset()
+        try:
+            result = func(*args)
+        except RuntimeError as exc:
+            return None, str(exc) or gdal.GetLastErrorMsg()
+        if result is None:
+            return None, gdal.GetLastErrorMsg() or "unknown GDAL error"
+        return result, ""
+    finally:
+        gdal.PopErrorHandler()
+
+
 class _GdalSource(RasterSource):
     def __init__(self, path: Path, band: int, crs: Any) -> None:
         from osgeo import gdal
 
         self.name = path.name
-        gdal.UseExceptions()
-        try:
-            ds = gdal.Open(str(path))
-        except RuntimeError as exc:
+        ds, error = _gdal_call(gdal.Open, str(path))
+        if ds is None:
             raise InputFileError(
-                f"{path}: cannot open the raster ({exc}); check that it is a GeoTIFF (or another "
-                "GDAL raster) and that it is not damaged"
-            ) from exc
+                f"{path}: cannot open the raster ({error}); check that it is a GeoTIFF (or "
+                "another GDAL raster) and that it is not damaged"
+            )
         self._ds = ds
         if not 1 <= band <= ds.RasterCount:
             raise RasterError(
@@ -297,7 +321,13 @@ class _GdalSource(RasterSource):
 
     def read(self, window: Window) -> np.ndarray:
         r0, r1, c0, c1 = window
-        return np.asarray(self._band.ReadAsArray(c0, r0, c1 - c0, r1 - r0))
+        pixels, error = _gdal_call(self._band.ReadAsArray, c0, r0, c1 - c0, r1 - r0)
+        if pixels is None:
+            raise RasterError(
+                f"{self.name}: cannot read rows {r0}-{r1}, columns {c0}-{c1} ({error}); the "
+                "file may be truncated or damaged: check it with gdalinfo -checksum"
+            )
+        return np.asarray(pixels)
 
     def close(self) -> None:
         self._band = None
