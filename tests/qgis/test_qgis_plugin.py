@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qgis_helpers import EXPECTED_ALGORITHMS, box_wkt, write_raster
+from qgis_helpers import EXPECTED_ALGORITHMS, box_wkt, point_wkt, write_raster
 
 pytestmark = pytest.mark.qgis
 
@@ -186,6 +186,65 @@ def test_cancel_stops_the_library_and_writes_nothing(heat_inputs, run_alg, tmp_p
     with pytest.raises(QgsProcessingException, match="annulé"):
         run_alg("building_heat_loss", {"RASTER": raster, "BUILDINGS": buildings,
                                        "OUTPUT": str(out)}, feedback=feedback)
+    assert not out.exists()
+
+
+@pytest.fixture
+def housing_inputs(make_layer):
+    """Zones A (0–100 m square, 1 ha) and B (100–200 m, 1 ha); 3 dwellings in A, 1 in B."""
+    from qgis.PyQt.QtCore import QVariant
+
+    zones = make_layer("Polygon?crs=EPSG:2154", [("code_qpv", QVariant.String)],
+                       [(box_wkt(0, 0, 100, 100), ["QN06201A"]),
+                        (box_wkt(100, 0, 200, 100), ["QN06202B"])])
+    rpls = make_layer("Point?crs=EPSG:2154", [("construct", QVariant.Int)],
+                      [(point_wkt(10, 10), [1965]), (point_wkt(20, 50), [1972]),
+                       (point_wkt(90, 90), [2005]), (point_wkt(150, 50), [1990])])
+    return rpls, zones
+
+
+def test_social_housing_reports_its_steps_in_french(housing_inputs, run_alg, tmp_path,
+                                                    read_output):
+    rpls, zones = housing_inputs
+    feedback = _Feedback.make()
+    out = str(tmp_path / "logement.gpkg")
+    run_alg("social_housing", {"RPLS": rpls, "ZONES": zones, "OUTPUT": out},
+            feedback=feedback)
+    assert feedback.values[-1] == 100
+    assert feedback.values == sorted(feedback.values)
+    for text in ("lecture des logements RPLS", "lecture des quartiers",
+                 "parc social par quartier", "écriture de la couche"):
+        assert text in feedback.texts
+    got = read_output(out).set_index("code_qpv")
+    assert got.loc[["QN06201A", "QN06202B"], "nb_logements_sociaux"].tolist() == [3, 1]
+    assert got.loc[["QN06201A", "QN06202B"], "rpls_par_ha"].tolist() == \
+        pytest.approx([3 / 1.0, 1 / 1.0])
+
+
+@pytest.mark.parametrize(("cancel_at", "computed"), [(30, 0), (45, 1)],
+                         ids=["pendant_la_lecture", "pendant_le_calcul"])
+def test_social_housing_cancel_stops_at_the_next_step(housing_inputs, run_alg, tmp_path,
+                                                      monkeypatch, cancel_at, computed):
+    """Cancelled while reading (30 %): the library is never called; while computing (45 %):
+    the run stops before writing. Either way no output file and a French message."""
+    from qgis.core import QgsProcessingException
+
+    import qpvgeo.housing
+
+    calls = []
+    library = qpvgeo.housing.social_housing
+
+    def recording(*args, **kwargs):
+        calls.append(1)
+        return library(*args, **kwargs)
+
+    monkeypatch.setattr(qpvgeo.housing, "social_housing", recording)
+    rpls, zones = housing_inputs
+    out = tmp_path / "logement.gpkg"
+    with pytest.raises(QgsProcessingException, match="annulé"):
+        run_alg("social_housing", {"RPLS": rpls, "ZONES": zones, "OUTPUT": str(out)},
+                feedback=_Feedback.make(cancel_at=cancel_at))
+    assert len(calls) == computed
     assert not out.exists()
 
 

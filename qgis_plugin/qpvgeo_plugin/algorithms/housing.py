@@ -86,25 +86,35 @@ class SocialHousing(QpvgeoAlgorithm):
             QgsProcessing.SourceType.TypeVectorPolygon))
 
     def compute(self, parameters: dict, context: Any, feedback: Any) -> dict:
+        """Read the layers, compute, write; progress and cancellation between the steps.
+
+        ``social_housing`` takes no progress callback (one pass of point-in-polygon and
+        counts): the bar moves between steps and a cancel request stops the run at the next
+        step boundary (the layer readers and writer also check it feature by feature), before
+        anything is written.
+        """
         from qpvgeo.housing import social_housing
 
+        step = progress_callback(feedback)
+        step(0.0, self.tr("lecture des logements RPLS"))
         rpls = convert.source_to_frame(self.parameterAsSource(parameters, self.RPLS, context),
                                        self.tr("RPLS"), feedback)
+        step(0.3, self.tr("lecture des quartiers"))
         zones_source = self.parameterAsSource(parameters, self.ZONES, context)
         originals: dict = {}
         zones = convert.source_to_frame(zones_source, self.tr("Quartiers"), feedback,
                                         keep_geometries=originals)
+        step(0.4, self.tr("lecture du territoire"))
         territory = optional_layer(self, parameters, self.TERRITORY, context,
                                    self.tr("Territoire"), feedback, fields=[])
         rp = params.field_name(self, parameters, self.MAIN_RESIDENCES, context)
         pop = params.field_name(self, parameters, self.POPULATION, context)
-        feedback.setProgress(20)
-        progress = progress_callback(feedback, 0.2, 0.9)
-        progress(0.0, self.tr("parc social par quartier"))
+        step(0.45, self.tr("parc social par quartier"))
         result = social_housing(
             rpls, zones, main_residences=rp, population=pop, territory=territory,
             id_col=params.field_name(self, parameters, self.ID_FIELD, context),
             name=self.tr("RPLS"))
+        step(0.9, self.tr("écriture de la couche"))
         illustrative = is_illustrative(result, rpls, zones)
         if illustrative and "source" not in result.columns:
             result["source"] = "illustratif"
