@@ -123,7 +123,8 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                results = self.compute(parameters, context, feedback)
+                with deps.rasterio_blocked():
+                    results = self.compute(parameters, context, feedback)
             except Cancelled as exc:
                 raise QgsProcessingException(self.tr(
                     "qpvgeo : traitement annulé, aucune sortie n'a été écrite.")) from exc

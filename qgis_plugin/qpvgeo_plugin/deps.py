@@ -13,14 +13,20 @@ linker binds the wheel's calls to QGIS's copies: calls then mix two library vers
 crashes ("double free or corruption", "WKB output dimension must be 2 or 3", segfault at exit;
 checked with QGIS 3.22 on Debian 12 and the shapely 2.2 / pyproj 3.7 wheels). In a plain Python
 process importing PyQGIS the libraries stay local and wheels are fine. :func:`conflicts` detects
-the clash and the algorithms refuse to run with the fix (distribution packages, or shapely built
-against the system GEOS) instead of crashing QGIS.
+the clash and the algorithms refuse to run with the fix (distribution packages, or shapely and
+pyogrio built against the system GEOS and GDAL) instead of crashing QGIS. A package built from
+source (no ``<package>.libs`` folder of bundled libraries) links the system's libraries, the ones
+QGIS loaded, and is accepted. rasterio's wheel bundles GDAL, GEOS and PROJ too: the plugin never
+needs it (rasters are read with QGIS's ``osgeo.gdal``) and :func:`rasterio_blocked` makes sure the
+library does not import it during a run inside the QGIS executables.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -208,13 +214,35 @@ def conflict_message(problems: list[str]) -> str:
     """French explanation and fix for :func:`conflicts`."""
     return (
         "Conflit de bibliothèques dans QGIS : " + " ; ".join(problems) + ". Sous Linux, ces "
-        "paquets pip (« wheels ») embarquent leur propre GEOS/PROJ qui se mélange à celui de "
-        "QGIS et fait planter QGIS ; qpvgeo refuse donc de s'exécuter. Installez des versions "
-        "construites avec les bibliothèques du système : le pyproj de la distribution "
-        "(sudo apt install python3-pyproj, puis python3 -m pip uninstall pyproj) et shapely "
-        "compilé localement (sudo apt install libgeos-dev python3-dev gcc ; python3 -m pip "
-        "install --user --no-binary shapely \"shapely>=2.0\"), avec \"geopandas>=1.0,<1.1\" "
-        "si le pyproj de la distribution est antérieur à 3.5. Puis redémarrez QGIS.")
+        "paquets pip (« wheels ») embarquent leur propre GEOS/PROJ/GDAL qui se mélange à celui "
+        "de QGIS et fait planter QGIS ; qpvgeo refuse donc de s'exécuter. Installez des "
+        "versions construites avec les bibliothèques du système : le pyproj de la distribution "
+        "(sudo apt install python3-pyproj, puis python3 -m pip uninstall pyproj), shapely et "
+        "pyogrio compilés localement (sudo apt install libgeos-dev libgdal-dev python3-dev gcc "
+        "g++ ; python3 -m pip install --user --force-reinstall --no-deps --no-binary "
+        "shapely,pyogrio \"shapely>=2.0\" \"pyogrio==0.13.0\"). Puis redémarrez QGIS. Détails : "
+        "docs/qgis.md de qpvgeo, « Installation sous Linux ».")
+
+
+@contextmanager
+def rasterio_blocked() -> Iterator[bool]:
+    """Make ``import rasterio`` fail (ImportError) during a run inside the QGIS executables.
+
+    rasterio's wheel bundles its own GDAL, GEOS and PROJ; inside ``qgis``/``qgis_process.bin``
+    on Linux its calls would bind to QGIS's copies (see the module docstring). The library
+    falls back to ``osgeo.gdal`` when rasterio cannot be imported. Elsewhere (a Python process
+    importing PyQGIS, Windows, macOS) or when rasterio is already imported, nothing changes.
+    Yields whether the import was blocked.
+    """
+    block = (sys.platform.startswith("linux") and "rasterio" not in sys.modules
+             and "GDAL" in _qgis_library_versions())
+    if block:
+        sys.modules["rasterio"] = None  # type: ignore[assignment]  # import -> ImportError
+    try:
+        yield block
+    finally:
+        if block and "rasterio" in sys.modules and sys.modules["rasterio"] is None:
+            del sys.modules["rasterio"]
 
 
 def install_command(requirements: list[str]) -> str:

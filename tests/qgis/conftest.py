@@ -163,3 +163,21 @@ def read_output():
         return gpd.read_file(path, layer=layers[0])
 
     return _read
+
+
+@pytest.fixture(scope="session")
+def library_portrait(tmp_path_factory):
+    """``qpvgeo.portrait.run_portrait`` on the demo territory, run once for the session: the
+    reference the plugin's portrait (processing.run and qgis_process.bin) must equal."""
+    from qpvgeo import datasets
+    from qpvgeo.errors import QpvgeoWarning
+    from qpvgeo.portrait import run_portrait
+
+    try:
+        datasets.get_path("qpv")
+    except Exception as exc:  # demo not generated
+        pytest.skip(f"territoire de démonstration indisponible ({exc}) : make data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QpvgeoWarning)  # data-quality notes, tested elsewhere
+        result = run_portrait(None, tmp_path_factory.mktemp("portrait") / "portrait_library")
+    return Path(result.out_dir)

@@ -151,24 +151,91 @@ def test_building_heat_loss_through_qgis_process(installed_profile, qgis_site, t
     np.testing.assert_allclose(got["pixels_valides"], expected["heatloss_valid_px"])
 
 
-def test_portrait_in_qgis_process_runs_or_names_the_clashing_package(installed_profile,
-                                                                     qgis_site, tmp_path):
-    """The portrait writes files with pyogrio: inside QGIS on Linux its wheel (own GDAL) must
-    be refused with the fix, not crash; with a pyogrio built on QGIS's GDAL it runs."""
-    sys.path.insert(0, str(ROOT / "qgis_plugin"))
-    from qpvgeo_plugin import deps
+def _site_with_pyogrio_wheel(site_dir: Path, folder: Path) -> Path:
+    """The QGIS-safe site without its pyogrio: pyogrio then comes from the environment (the
+    PyPI wheel bundling its own GDAL), shapely and pyproj stay the safe ones."""
+    folder.mkdir()
+    for entry in site_dir.iterdir():
+        if not entry.name.startswith("pyogrio") and not entry.name.startswith("."):
+            (folder / entry.name).symlink_to(entry.resolve())
+    return folder
 
-    bundled = deps._bundled_version("pyogrio", "libgdal-")
-    proc = run_qgis_process(installed_profile, qgis_site, "run", "qpvgeo:portrait", "--",
-                            "DEMO=true", "OPEN_MAP=false",
-                            f"OUTPUT_FOLDER={tmp_path / 'portrait'}", cwd=tmp_path)
+
+def test_portrait_with_the_pyogrio_wheel_is_refused_not_crashed(installed_profile, qgis_site,
+                                                                tmp_path):
+    """pyogrio's wheel (own GDAL) inside qgis_process: the portrait refuses, naming pyogrio and
+    the fix, writes nothing and does not crash."""
+    sys.path.insert(0, str(ROOT / "qgis_plugin"))
+    try:
+        from qpvgeo_plugin import deps
+    finally:
+        sys.path.pop(0)
     from osgeo import gdal
 
-    if bundled and bundled.split(".")[:3] != gdal.__version__.split(".")[:3]:
-        assert proc.returncode not in (0, -6, -11, 134, 139), proc.stdout + proc.stderr
-        assert "pyogrio" in proc.stdout + proc.stderr
-        assert "Conflit de bibliothèques" in proc.stdout + proc.stderr
-        assert not (tmp_path / "portrait").exists()
-    else:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert (tmp_path / "portrait" / "carte.html").exists()
+    bundled = deps._bundled_version("pyogrio", "libgdal-")
+    if not bundled or bundled.split(".")[:2] == gdal.__version__.split(".")[:2]:
+        pytest.fail(f"this test needs the pyogrio wheel of PyPI in .venv-qgis (bundled GDAL: "
+                    f"{bundled}, QGIS's GDAL {gdal.__version__}): pip install pyogrio")
+    site = _site_with_pyogrio_wheel(qgis_site, tmp_path / "site_sans_pyogrio")
+    proc = run_qgis_process(installed_profile, site, "run", "qpvgeo:portrait", "--",
+                            "DEMO=true", "OPEN_MAP=false",
+                            f"OUTPUT_FOLDER={tmp_path / 'portrait'}", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode not in (0, -6, -11, 134, 139), output
+    assert f"le paquet pyogrio embarque GDAL {bundled}" in output
+    assert "--no-binary shapely,pyogrio" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "portrait").exists()
+
+
+def _rasterio_tripwire(folder: Path) -> Path:
+    """A ``rasterio`` package that records any import attempt in ``folder/imported``."""
+    package = folder / "rasterio"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "import pathlib, traceback\n"
+        f"pathlib.Path({str(folder / 'imported')!r}).write_text(''.join("
+        "traceback.format_stack()))\n"
+        "raise ImportError('tripwire: rasterio imported inside qgis_process')\n")
+    return folder / "imported"
+
+
+@pytest.mark.slow
+def test_portrait_through_qgis_process_equals_the_library(installed_profile, qgis_site,
+                                                         library_portrait, tmp_path):
+    """The whole demo portrait inside qgis_process.bin, with the zip in a clean profile and the
+    QGIS-safe site (shapely, pyogrio built on QGIS's GEOS/GDAL): every output written, the same
+    indicateurs.csv as qpvgeo.portrait.run_portrait, rasterio (own GDAL) never imported,
+    and a clean exit (no crash when QGIS unloads its libraries)."""
+    import pandas as pd
+
+    tripwire = tmp_path / "tripwire"
+    imported = _rasterio_tripwire(tripwire)
+    env = qgis_env.qgis_process_env(installed_profile, qgis_site)
+    out = tmp_path / "portrait"
+    proc = qgis_env.run_qgis_process(
+        ["--json", "run", "qpvgeo:portrait", "--", "DEMO=true", "OPEN_MAP=false",
+         f"OUTPUT_FOLDER={out}"], installed_profile, qgis_site, tmp_path, timeout=1200,
+        extra_env={"QPVGEO_DEMO_DIR": str(ROOT / "data"),
+                   "PYTHONPATH": f"{tripwire}:{env['PYTHONPATH']}"})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    for crash in ("Traceback", "double free", "Segmentation", "corrupted"):
+        assert crash not in output
+    assert not imported.exists(), imported.read_text()
+    results = _json(proc)["results"]
+    assert results["OUTPUT_FOLDER"] == str(out)
+    assert results["MAP"] == str(out / "carte.html")
+    assert results["REPORT"] == str(out / "rapport.html")
+    assert results["GEOPACKAGE"] == str(out / "portrait.gpkg")
+    expected = sorted(p.relative_to(library_portrait) for p in library_portrait.rglob("*"))
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == expected
+    got = (out / "indicateurs.csv").read_bytes()
+    assert got == (library_portrait / "indicateurs.csv").read_bytes()
+    table = pd.read_csv(out / "indicateurs.csv", sep=";", dtype=str)
+    assert len(table) > 100
+    assert (table["donnees_illustratives"] == "True").all()
+    summary, reference = (json.loads((folder / "resume.json").read_text(encoding="utf-8"))
+                          for folder in (out, library_portrait))
+    assert set(summary.pop("durees_s")) == set(reference.pop("durees_s"))  # times differ
+    assert summary == reference
