@@ -18,7 +18,7 @@ DEMO_STAMP := data/.demo-complete
 .PHONY: demo test lint typecheck test-lib test-qgis system venv venv-qgis data plugin bench clean
 
 demo: $(STAMP) $(DEMO_STAMP)
-	$(VENV)/bin/qpvgeo portrait --out $(OUT)
+	$(VENV)/bin/qpvgeo portrait --offline --out $(OUT)
 
 test: system $(STAMP) $(DEMO_STAMP) lint typecheck test-lib test-qgis
 
