@@ -45,6 +45,8 @@ PORTRAIT = {
     "matplotlib": ("matplotlib", "3.6"),
     "folium": ("folium", "0.15"),
     "mapclassify": ("mapclassify", "2.5"),
+    "openpyxl": ("openpyxl", "3.1"),  # indicateurs.xlsx
+    "pyogrio": ("pyogrio", "0.7.2"),  # the readers and the GeoPackage export
 }
 GROUPS = {"core": CORE, "portrait": PORTRAIT}
 
@@ -245,15 +247,52 @@ def rasterio_blocked() -> Iterator[bool]:
             del sys.modules["rasterio"]
 
 
+def _externally_managed() -> bool:
+    """Whether this Python refuses ``pip install --user`` without --break-system-packages."""
+    import sysconfig
+
+    return os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
+
+
 def install_command(requirements: list[str]) -> str:
-    """The pip command a user runs to install ``requirements`` into QGIS's Python."""
-    quoted = " ".join(f'"{r}"' for r in requirements)
+    """The command(s) a user runs to install ``requirements`` into QGIS's Python.
+
+    On Linux no wheel bundling GEOS/PROJ/GDAL may be installed (see the module docstring): the
+    distribution's pyproj, shapely and pyogrio compiled against the system libraries, and
+    geopandas without its dependencies (else pip fetches those wheels); numpy stays below 2
+    while QGIS's GDAL bindings are built against numpy 1.x.
+    """
+
+    def quoted(reqs: Any) -> str:
+        return " ".join(f'"{r}"' for r in reqs)
+
     if sys.platform.startswith("win"):
-        return f"python -m pip install {quoted}   (dans l'OSGeo4W Shell)"
+        return f"python -m pip install {quoted(requirements)}   (dans l'OSGeo4W Shell)"
     python = os.path.join(sys.exec_prefix, "bin", "python3")
     if not os.path.exists(python):
         python = "python3"
-    return f"{python} -m pip install --user {quoted}"
+    if not sys.platform.startswith("linux"):
+        return f"{python} -m pip install --user {quoted(requirements)}"
+    by_name = {r.split(">=")[0].split("==")[0]: r for r in requirements}
+    steps, apt = [], []
+    if by_name.pop("pyproj", None):
+        apt.append("python3-pyproj")
+    compiled = sorted({"shapely", "pyogrio"} & by_name.keys())
+    if compiled:
+        apt += ["libgeos-dev", "libgdal-dev", "python3-dev", "gcc", "g++"]
+    if apt:
+        steps.append("sudo apt install " + " ".join(apt))
+    pip = f"{python} -m pip install --user" + (
+        " --break-system-packages" if _externally_managed() else "")
+    geopandas = by_name.pop("geopandas", None)
+    if by_name:
+        numpy = _installed_version("numpy")
+        pins = ['"numpy<2"'] if numpy and _version_tuple(numpy) < (2,) else []
+        steps.append(pip + (f" --no-binary {','.join(compiled)}" if compiled else "") + " "
+                     + " ".join([*pins, quoted(by_name.values())]))
+    if geopandas:
+        steps.append(f"{pip} --no-deps {quoted([geopandas])}")
+    return " ; ".join(steps)
 
 
 def missing_message(groups: tuple[str, ...] = ("core",)) -> str:
@@ -268,7 +307,12 @@ def missing_message(groups: tuple[str, ...] = ("core",)) -> str:
     reqs = [f"{name}>={minimum}" for name, minimum, _ in problems if name != "qpvgeo"]
     msg = (f"L'extension qpvgeo a besoin de bibliothèques Python absentes ou trop anciennes "
            f"dans le Python de QGIS ({sys.version.split()[0]}) : {listed}.")
-    if reqs:
+    if reqs and sys.platform.startswith("linux"):
+        msg += (f" Installez-les dans un terminal : {install_command(reqs)} ; puis redémarrez "
+                "QGIS. Sous Linux, n'utilisez ni QPIP ni les paquets binaires (« wheels ») de "
+                "shapely, pyproj et pyogrio : ils font planter QGIS (voir docs/qgis.md de "
+                "qpvgeo, « Installation »).")
+    elif reqs:
         msg += (" Installez-les avec l'extension QPIP (elle lit le requirements.txt de "
                 f"l'extension qpvgeo) ou dans un terminal : {install_command(reqs)} ; "
                 "puis redémarrez QGIS.")

@@ -114,6 +114,32 @@ def test_missing_package_gives_a_french_message_not_a_traceback(plugin, monkeypa
     assert alg.canExecute()[0]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="commandes propres à Linux")
+def test_linux_install_command_never_installs_clashing_wheels(plugin, monkeypatch):
+    """Linux: pyproj from apt, shapely/pyogrio compiled on the system GEOS/GDAL, geopandas
+    without dependencies (else pip fetches the wheels), numpy kept below 2 for QGIS's GDAL."""
+    from qpvgeo_plugin import deps
+
+    monkeypatch.setattr(deps, "_externally_managed", lambda: True)
+    monkeypatch.setattr(deps, "_installed_version",
+                        lambda name: "1.26.4" if name == "numpy" else None)
+    command = deps.install_command(["pandas>=2.0", "shapely>=2.0", "pyproj>=3.4",
+                                    "geopandas>=1.0", "pyogrio>=0.7.2", "folium>=0.15"])
+    apt, pip, pip_geopandas = command.split(" ; ")
+    assert apt == ("sudo apt install python3-pyproj libgeos-dev libgdal-dev python3-dev gcc "
+                   "g++")
+    assert pip.endswith('-m pip install --user --break-system-packages --no-binary '
+                        'pyogrio,shapely "numpy<2" "pandas>=2.0" "shapely>=2.0" '
+                        '"pyogrio>=0.7.2" "folium>=0.15"')
+    assert pip_geopandas.endswith('-m pip install --user --break-system-packages --no-deps '
+                                  '"geopandas>=1.0"')
+    assert "pyproj" not in pip + pip_geopandas
+    only_folium = deps.install_command(["folium>=0.15"])
+    assert only_folium.endswith('pip install --user --break-system-packages "numpy<2" '
+                                '"folium>=0.15"')
+    assert "apt" not in only_folium
+
+
 def test_version_too_old_is_reported(plugin):
     from qpvgeo_plugin import deps
 
