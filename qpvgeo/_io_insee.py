@@ -24,12 +24,14 @@ GEO_TEXT = re.compile(
 )
 _CENSUS_VAR = re.compile(r"^[PC](\d{2})_", re.IGNORECASE)
 _FILO_VAR = re.compile(r"^(DISP|DEC)_\w*?(\d{2})$", re.IGNORECASE)
+# commune / EPCI Filosofi files (base-cc-filosofi): MED20, TP6020, NBMENFISC20, NBPERSMENFISC20
+_FILO_GEO_VAR = re.compile(r"^(MED|TP60|NBMENFISC|NBPERSMENFISC)(\d{2})$", re.IGNORECASE)
 
 
 def vintage_of(columns: Iterable[str]) -> list[int]:
     years = set()
     for col in columns:
-        m = _CENSUS_VAR.match(col) or _FILO_VAR.match(col)
+        m = _CENSUS_VAR.match(col) or _FILO_VAR.match(col) or _FILO_GEO_VAR.match(col)
         if m:
             yy = int(m.group(m.lastindex or 1))
             years.add(2000 + yy if yy <= 50 else 1900 + yy)
@@ -90,9 +92,27 @@ def parse_variables(
     unknown_cols: list[str] = []
     body = df.copy()
     for col in df.columns:
-        if col in skip or GEO_TEXT.match(str(col)) or not t.looks_numeric(df[col]):
+        if col in skip or GEO_TEXT.match(str(col)):
             continue
-        values, miss, unknown = t.parse_numbers(df[col], name=name, column=str(col))
+        raw = df[col]
+        if not pd.api.types.is_numeric_dtype(raw):
+            # fast path: plain numbers and empty cells parse in C; markers, decimal commas
+            # and thousands separators take the careful path below
+            fast = pd.to_numeric(raw, errors="coerce")
+            filled = raw.astype(object).to_numpy() != ""
+            if not (fast.isna().to_numpy() & filled).any():
+                if not filled.any():
+                    continue  # no value at all: stays text
+                body[col] = fast.astype(float)
+                numeric.append(str(col))
+                masks.append(fast.isna().to_numpy())
+                vals = fast.to_numpy(dtype=float, na_value=np.nan)
+                if (np.nan_to_num(vals) % 1 != 0).any():
+                    decimals.add(".")
+                continue
+        if not t.looks_numeric(raw):
+            continue
+        values, miss, unknown = t.parse_numbers(raw, name=name, column=str(col))
         body[col] = values
         numeric.append(str(col))
         masks.append(miss.to_numpy())

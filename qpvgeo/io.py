@@ -45,6 +45,7 @@ from qpvgeo.errors import (
 __all__ = [
     "read_bpe",
     "read_buildings",
+    "read_colleges",
     "read_communes",
     "read_epci",
     "read_insee_table",
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 ColumnMap = Mapping[str, str | None]
-Level = Literal["iris", "commune", "qpv"]
+Level = Literal["iris", "commune", "epci", "qpv"]
 
 
 _TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".zip"}
@@ -480,6 +481,7 @@ def read_epci(
 _KEY_SPEC: dict[str, tuple[str, tuple[str, ...]]] = {
     "iris": ("code_iris", ("IRIS", "CODE_IRIS", "DCOMIRIS", "CODGEO")),
     "commune": ("insee_com", ("CODGEO", "COM", "DEPCOM", "CODE_INSEE", "INSEE_COM")),
+    "epci": ("siren_epci", ("CODGEO", "EPCI", "SIREN", "SIREN_EPCI", "CODE_EPCI")),
     "qpv": ("code_qpv", ("CODGEO", "code_qp", "QP", "CODE_QP", "QP2024")),
 }
 
@@ -498,9 +500,11 @@ def read_insee_table(
     ``IRIS;COM;TYP_IRIS;LAB_IRIS``), their XLSX variant (5 title rows above the header; needs
     ``openpyxl``, in the ``report`` extra), Filosofi IRIS 2020 (``BASE_TD_FILO_DISP_IRIS_2020``:
     ``IRIS``, ``DISP_MED20``…; markers ``s``, ``nd``, ``ns`` and blanks; decimal comma detected
-    per column, not assumed) and QPV-level INSEE/ONPV files (key ``CODGEO``, ``code_qp`` or
-    ``QP``, label ``LIBGEO``). Text files may be UTF-8 (with or without BOM) or cp1252/latin-1
-    (detected), separated by ``;``, ``,`` or tabs (detected).
+    per column, not assumed), QPV-level INSEE/ONPV files (key ``CODGEO``, ``code_qp`` or
+    ``QP``, label ``LIBGEO``) and the commune or EPCI Filosofi files (``base-cc-filosofi-2020``
+    layout: ``CODGEO;LIBGEO;NBMENFISC20;NBPERSMENFISC20;MED20;TP6020;…``, one file per level,
+    EPCI rows keyed by their 9-digit SIREN). Text files may be UTF-8 (with or without BOM) or
+    cp1252/latin-1 (detected), separated by ``;``, ``,`` or tabs (detected).
 
     Parameters
     ----------
@@ -508,7 +512,8 @@ def read_insee_table(
         ``.csv``/``.txt`` or ``.xlsx`` file, or the ``…_csv.zip`` archive as downloaded (its
         one data CSV is read; ``meta…``/``doc…`` files are ignored).
     level
-        Geographic level of the rows: ``"iris"``, ``"commune"`` or ``"qpv"``; selects the key.
+        Geographic level of the rows: ``"iris"``, ``"commune"``, ``"epci"`` or ``"qpv"``;
+        selects the key.
     vintage
         Year of the data (e.g. 2020). Detected from the variable names (``P20_`` → 2020,
         ``DISP_MED20`` → 2020) when not given; a given value that differs from the detected
@@ -522,7 +527,8 @@ def read_insee_table(
     -------
     pandas.DataFrame
         The key (``code_iris``, ``insee_com`` or ``code_qpv``, text, zero-padded), then for IRIS
-        ``insee_com`` (from ``COM``, else the IRIS code), for communes ``nom_com`` and for QPV
+        ``insee_com`` (from ``COM``, else the IRIS code), for communes ``nom_com``, for EPCI
+        (key ``siren_epci``) ``nom_epci`` and for QPV
         ``nom_qpv`` when a label column exists, then ``source`` and the other columns with their
         official names (``P20_POP``, ``DISP_MED20``…). Variables are floats; secret or missing
         cells are NaN (never 0). A column with no number at all stays text. ``secret_vars``
@@ -540,7 +546,7 @@ def read_insee_table(
         A key appears on several rows.
     """
     if level not in _KEY_SPEC:
-        raise ValueError(f"level must be 'iris', 'commune' or 'qpv', not {level!r}")
+        raise ValueError(f"level must be 'iris', 'commune', 'epci' or 'qpv', not {level!r}")
     p = t.check_file(path)
     label = p.name
     key_name, key_aliases = _KEY_SPEC[level]
@@ -555,6 +561,8 @@ def read_insee_table(
         spec["insee_com"] = ("COM", "DEPCOM", "INSEE_COM")
     elif level == "commune":
         spec["nom_com"] = ("LIBGEO", "LIBCOM", "NOM_COM")
+    elif level == "epci":
+        spec["nom_epci"] = ("LIBGEO", "LIBEPCI", "NOM_EPCI", "LIB_EPCI")
     else:
         spec["nom_qpv"] = ("LIBGEO", "lib_qp", "NOM_QP", "LIB_QP")
     found = t.resolve_columns(df, spec, name=label, required=[key_name], columns=columns)
@@ -579,7 +587,7 @@ def read_insee_table(
                               column=str(com_col))
             if com_col is not None else key.str[:5].astype(object))
     else:
-        extra = "nom_com" if level == "commune" else "nom_qpv"
+        extra = {"commune": "nom_com", "epci": "nom_epci"}.get(level, "nom_qpv")
         if found[extra] is not None:
             norm[extra] = c.text_column(df, found[extra])
 
@@ -730,6 +738,101 @@ def read_bpe(
                                       lon=found["lon"], lat=found["lat"])
     return pt.finish_points(norm, df, _used(found), pts, mask, name=label, what="equipment",
                           attrs=attrs)
+
+
+_COLLEGE_SPEC: dict[str, tuple[str, ...]] = {
+    "uai": ("uai", "numero_uai", "UAI", "identifiant_de_l_etablissement"),
+    "nom": ("nom_de_l_etablissement", "appellation_officielle", "nom_etablissement",
+            "patronyme", "nom"),
+    "insee_com": ("code_insee_de_la_commune", "code_commune", "DEPCOM", "insee_com"),
+    "nom_com": ("nom_de_la_commune", "libelle_commune", "nom_commune", "commune"),
+    "ips": ("ips", "indice_de_position_sociale", "ips_etab"),
+    "ep": ("appartenance_education_prioritaire", "education_prioritaire", "ep"),
+    "x": ("coordonnee_x", "coordx", "X", "x"),
+    "y": ("coordonnee_y", "coordy", "Y", "y"),
+    "epsg": ("epsg", "EPSG"),
+    "lon": ("longitude", "LONGITUDE"),
+    "lat": ("latitude", "LATITUDE"),
+}
+
+
+def read_colleges(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    crs: Any = None,
+    columns: ColumnMap | None = None,
+) -> gpd.GeoDataFrame:
+    """Read collèges with their social-position index (IPS) and éducation prioritaire network.
+
+    Written for the Éducation nationale open data (``fr-en-ips_colleges``: ``;``, ``uai,
+    nom_de_l_etablissement, code_insee_de_la_commune, nom_de_la_commune, ips…``) joined with
+    the school directory's coordinates (``coordonnee_x, coordonnee_y, epsg``, else
+    ``longitude, latitude``) and ``appartenance_education_prioritaire`` (``REP``, ``REP+`` or
+    blank), as one table; a point layer (GeoPackage, GeoJSON) with those attributes is also
+    accepted. Coordinates without an ``epsg`` column are taken in Lambert-93 (EPSG:2154)
+    unless ``crs=`` says otherwise.
+
+    Parameters
+    ----------
+    path
+        CSV (``;`` or ``,``) or vector layer.
+    layer, crs, columns
+        See :func:`read_layer`; ``columns`` maps ``uai``, ``nom``, ``insee_com``, ``ips``,
+        ``ep``, ``x``, ``y`` to the file's names.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Points (EPSG:2154): ``uai``, ``nom``, ``insee_com`` (text, 5 characters), ``nom_com``
+        (when given), ``ips`` (float; NaN when blank or secret, never 0), ``ep`` (``"REP"``,
+        ``"REP+"`` or missing), then ``source`` and the other original columns. Rows without
+        coordinates are dropped and counted in a :class:`~qpvgeo.errors.DataQualityWarning`.
+    """
+    p = t.check_file(path)
+    label = p.name
+    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs, spec=_COLLEGE_SPEC,
+                                  columns=columns, communes=None, progress=None)
+    found = t.resolve_columns(df, _COLLEGE_SPEC, name=label, required=["nom", "insee_com"],
+                              columns=columns)
+    if geom is None and not ((found["x"] and found["y"]) or (found["lon"] and found["lat"])):
+        t.resolve_columns(df, _COLLEGE_SPEC, name=label, required=["x", "y"], columns=columns)
+    insee = v.normalize_codes(t.text_or_none(df[str(found["insee_com"])]), "commune",
+                              name=label, column=str(found["insee_com"]))
+    if found["ips"]:
+        ips, _, bad = t.parse_numbers(df[str(found["ips"])], name=label,
+                                      column=str(found["ips"]))
+        if bad:
+            warnings.warn(f"{label}: column {found['ips']} has non-numeric values "
+                          f"({', '.join(bad)}); they are read as missing", DataQualityWarning,
+                          stacklevel=2)
+    else:
+        ips = pd.Series(np.nan, index=df.index, dtype=float)
+    if found["ep"]:
+        ep = t.text_or_none(df[str(found["ep"])]).astype(object)
+        ep = ep.where(ep.isna(), ep.astype(str).str.strip().str.upper()
+                      .str.replace(" ", "", regex=False))
+        ep = ep.where(ep.isin(["REP", "REP+"]), None)
+    else:
+        ep = pd.Series(None, index=df.index, dtype=object)
+    norm: dict[str, Any] = {
+        "uai": (c.text_column(df, found["uai"]) if found["uai"]
+                else pd.Series(None, index=df.index, dtype=object)),
+        "nom": c.text_column(df, found["nom"]),
+        "insee_com": insee,
+    }
+    if found["nom_com"]:
+        norm["nom_com"] = c.text_column(df, found["nom_com"])
+    norm.update({"ips": ips.astype(float), "ep": ep})
+    attrs = {"source": label, "vintage": None, "level": "point", "encoding": info["encoding"]}
+    if geom is not None:
+        return pt.finish_points(norm, df, _used(found), geom, pd.Series(True, index=df.index),
+                                name=label, what="collège", attrs=attrs)
+    epsg = pt.row_epsg(df, found["epsg"], None, crs)
+    pts, mask = t.points_from_columns(df, name=label, x=found["x"], y=found["y"], epsg=epsg,
+                                      lon=found["lon"], lat=found["lat"])
+    return pt.finish_points(norm, df, _used(found), pts, mask, name=label, what="collège",
+                            attrs=attrs)
 
 
 _RPLS_SPEC: dict[str, tuple[str, ...]] = {

@@ -767,3 +767,43 @@ def test_points_with_source_column_and_dropped_rows_keep_rows_aligned(tmp_path):
     assert bpe.index.tolist() == [0, 2]
     assert bpe["typequ"].tolist() == ["D201", "D221"]
     assert bpe["source"].tolist() == ["illustratif", "illustratif"]
+
+
+def test_insee_table_epci_and_commune_filosofi(tmp_path):
+    # base-cc-filosofi layout: bare MED20 / TP6020, EPCI rows keyed by their SIREN
+    epci = write(tmp_path / "epci.csv",
+                 "CODGEO;LIBGEO;NBMENFISC20;NBPERSMENFISC20;MED20;TP6020\n"
+                 "246200364;CA de Lens-Liévin;104095;242238;17020;36,1\n"
+                 "200072460;CA Béthune-Bruay;s;s;s;s\n")
+    df = io.read_insee_table(epci, level="epci")
+    assert df["siren_epci"].tolist() == ["246200364", "200072460"]
+    assert df["nom_epci"].iloc[0] == "CA de Lens-Liévin"
+    assert df.loc[0, "TP6020"] == pytest.approx(36.1)  # decimal comma
+    assert np.isnan(df.loc[1, "MED20"])  # secret: missing, never 0
+    assert df.loc[1, "secret_vars"] == "NBMENFISC20;NBPERSMENFISC20;MED20;TP6020"
+    assert df.attrs["qpvgeo"]["vintage"] == 2020  # from MED20
+    com = write(tmp_path / "com.csv", "CODGEO;LIBGEO;MED15;TP6015\n62498;Lens;14000;40.5\n")
+    c = io.read_insee_table(com, level="commune")
+    assert (c["insee_com"].iloc[0], c.attrs["qpvgeo"]["vintage"]) == ("62498", 2015)
+    with pytest.raises(CodeFormatError):
+        io.read_insee_table(epci, level="commune")  # SIREN are not commune codes
+
+
+def test_read_colleges_ips_and_priority_network(tmp_path):
+    path = write(tmp_path / "colleges.csv",
+                 "uai;nom_de_l_etablissement;code_insee_de_la_commune;nom_de_la_commune;ips;"
+                 "appartenance_education_prioritaire;coordonnee_x;coordonnee_y;epsg\n"
+                 "0621000A;COLLEGE A;62032;ANGRES;79,0;REP;682601.1;7034352.7;2154\n"
+                 "0621037B;COLLEGE B;62033;ANNAY;;;691665.5;7040507.8;2154\n"
+                 "0621074C;COLLEGE C;62065;AVION;96,6;rep +;2.80;50.40;4326\n"
+                 "0621111D;COLLEGE D;62065;AVION;90;REP;;;2154\n")
+    with pytest.warns(DataQualityWarning, match="1 collège"):
+        df = io.read_colleges(path)
+    assert df.crs.to_epsg() == 2154
+    assert df["uai"].tolist() == ["0621000A", "0621037B", "0621074C"]  # D has no coordinates
+    assert df["ips"].iloc[0] == 79.0
+    assert np.isnan(df["ips"].iloc[1])  # blank IPS stays missing
+    assert df["ep"].tolist()[0] == "REP"
+    assert df["ep"].tolist()[1] is None
+    assert df["ep"].tolist()[2] == "REP+"
+    assert df.geometry.iloc[0].x == pytest.approx(682601.1)
