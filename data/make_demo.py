@@ -692,7 +692,9 @@ def layout_buildings(terr: Territory, qpv: gpd.GeoDataFrame, frames: list[Frame]
     qkind = qpv["kind"].to_numpy()
     out: list[tuple[Any, ...]] = []
     r_urban = urban_radii(terr, qpv, frames)
+    pop2020 = com["pop2020"].to_numpy(dtype=float)
     for fr in frames:
+        p_flats = 0.08 * min(1.0, pop2020[fr.idx] / 15000)
         g = com.geometry.iloc[fr.idx]
         ring = np.asarray(shapely.get_coordinates(g))
         u, v = fr.to_local(ring[:, 0], ring[:, 1])
@@ -737,7 +739,7 @@ def layout_buildings(terr: Territory, qpv: gpd.GeoDataFrame, frames: list[Frame]
                     _layout_run(tt, float(uu[a]) - 3, float(uu[b - 1]) + 3, rng,
                                 moderne=bool(ci[a] == 2 and qi[a] < 0), odd_row=bool(k % 2),
                                 out=out, base=(fr.idx, int(qi[a]), k, side),
-                                p_flats=0.08 * min(1.0, com["pop2020"].iloc[fr.idx] / 15000))
+                                p_flats=p_flats)
     cols = ["commune", "qpv", "row", "side", "btype", "u0", "u1", "setback", "depth", "n_dw",
             "floors", "height", "year", "usage1", "usage2", "moderne"]
     cand = pd.DataFrame(out, columns=cols)
@@ -1696,6 +1698,49 @@ def filosofi_iris(c: Census, iris: gpd.GeoDataFrame, terr: Territory) -> pd.Data
     return df
 
 
+def filosofi_geo(c: Census, terr: Territory) -> dict[str, pd.DataFrame]:
+    """Filosofi for the communes and for the CALL (``base-cc-filosofi`` layout, one file each).
+
+    Columns ``CODGEO;LIBGEO;NBMENFISC{yy};NBPERSMENFISC{yy};MED{yy};TP60{yy};D1{yy};D9{yy};
+    RD{yy}``: fiscal households and their persons, median disposable income per consumption
+    unit of the persons (euros), poverty rate (persons under the line, %), first and ninth
+    deciles and their ratio. The same persons as the IRIS and QPV files, so the CALL row is
+    the figure the IRIS files cannot give (a median does not add up). Communes with fewer than
+    50 fiscal households would be secret ("s"); none is that small here.
+    """
+    yy = f"{c.year % 100:02d}"
+    thr = POVERTY_LINE[c.year]
+    hh, pp = c.hh, c.pp
+    pid_h = pp["hh"].to_numpy()
+    y = hh["income_uc"].to_numpy()[pid_h]
+    com_p = hh["commune"].to_numpy()[pid_h]
+    com_h = hh["commune"].to_numpy()
+
+    def row(code: str, name: str, mh: np.ndarray, mp: np.ndarray) -> dict[str, Any]:
+        r: dict[str, Any] = {"CODGEO": code, "LIBGEO": name}
+        n_hh = int(mh.sum())
+        if n_hh < 50:
+            return {**r, **{f"{v}{yy}": "s" for v in ("NBMENFISC", "NBPERSMENFISC", "MED",
+                                                       "TP60", "D1", "D9", "RD")}}
+        yv = y[mp]
+        d1, med, d9 = np.quantile(yv, [0.1, 0.5, 0.9])
+        r.update({f"NBMENFISC{yy}": n_hh, f"NBPERSMENFISC{yy}": int(mp.sum()),
+                  f"MED{yy}": round(float(med)), f"TP60{yy}": round(100 * float((yv < thr)
+                                                                              .mean()), 1),
+                  f"D1{yy}": round(float(d1)), f"D9{yy}": round(float(d9)),
+                  f"RD{yy}": round(float(d9 / d1), 1)})
+        return r
+
+    com = terr.communes
+    communes = pd.DataFrame([row(str(com.at[i, "insee_com"]), str(com.at[i, "nom_com"]),
+                                 com_h == i, com_p == i) for i in com.index])
+    in_call = com["in_call"].to_numpy()
+    epci = pd.DataFrame([row(CALL_SIREN, "CA de Lens-Liévin", in_call[com_h],
+                             in_call[com_p])])
+    return {f"base-cc-filosofi-{c.year}_COM": communes,
+            f"base-cc-filosofi-{c.year}_EPCI": epci}
+
+
 def qpv_table(c: Census, zones: gpd.GeoDataFrame, zone_of_hh: np.ndarray, code_col: str,
               name_col: str) -> pd.DataFrame:
     """Official-style QPV-level figures (INSEE/ONPV-like): counts and Filosofi statistics."""
@@ -2114,10 +2159,10 @@ def heat_classes(b: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def _rect_shapes(geoms: np.ndarray, values: Any) -> list[tuple[dict[str, Any], Any]]:
     """GeoJSON-like shapes of simple polygons (fast path for rasterio.features.rasterize)."""
-    coords = shapely.get_coordinates(geoms)
+    coords = shapely.get_coordinates(geoms).tolist()  # one conversion, then list slices
     counts = shapely.get_num_coordinates(geoms)
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    return [({"type": "Polygon", "coordinates": [coords[a:b_].tolist()]}, v)
+    bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    return [({"type": "Polygon", "coordinates": [coords[a:b_]]}, v)
             for a, b_, v in zip(bounds[:-1], bounds[1:], values, strict=True)]
 
 
@@ -2618,14 +2663,17 @@ def write_shp(gdf: gpd.GeoDataFrame, path: Path,
     """Write a shapefile with fields of their natural width (``reals``: width, decimals)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        gdf.to_file(path, driver="ESRI Shapefile", encoding="UTF-8",
-                    layer_options={"RESIZE": "YES"})
-    if reals:
-        _narrow_dbf_reals(path.with_suffix(".dbf"), reals)
+        gdf.to_file(path, driver="ESRI Shapefile", encoding="UTF-8")
+    _narrow_dbf(path.with_suffix(".dbf"), reals or {})
 
 
-def _narrow_dbf_reals(path: Path, reals: dict[str, tuple[int, int]]) -> None:
-    """Rewrite numeric dBase fields with a given width and number of decimals."""
+def _narrow_dbf(path: Path, reals: dict[str, tuple[int, int]]) -> None:
+    """Give every dBase field its natural width, as GDAL's ``RESIZE=YES`` (3 times faster).
+
+    Text fields keep their longest value, numbers their widest one; the fields of ``reals``
+    are rewritten with a given width and number of decimals. Columns are cut as byte arrays
+    (numpy), not record by record.
+    """
     raw = path.read_bytes()
     n_rec = int.from_bytes(raw[4:8], "little")
     hdr_len = int.from_bytes(raw[8:10], "little")
@@ -2633,39 +2681,49 @@ def _narrow_dbf_reals(path: Path, reals: dict[str, tuple[int, int]]) -> None:
     fields = []
     pos = 32
     while raw[pos] != 0x0D:
-        d = bytearray(raw[pos:pos + 32])
-        fields.append(d)
+        fields.append(bytearray(raw[pos:pos + 32]))
         pos += 32
-    widths = [f[16] for f in fields]
-    new_widths = []
+    body = np.frombuffer(raw, dtype=np.uint8, count=n_rec * rec_len,
+                         offset=hdr_len).reshape(n_rec, rec_len)
+    parts = [body[:, :1]]
+    off = 1
     for f in fields:
+        w = f[16]
+        cell = body[:, off:off + w]
+        off += w
         name = bytes(f[:11]).rstrip(b"\0").decode()
+        filled = cell != 0x20
+        any_filled = filled.any(axis=1)
         if name in reals:
             f[16], f[17] = reals[name]
-        new_widths.append(f[16])
-    new_rec = 1 + sum(new_widths)
-    header = bytearray(raw[:32])
-    header[10:12] = new_rec.to_bytes(2, "little")
-    out = bytearray(header)
-    for f in fields:
-        out += f
-    out += raw[pos:hdr_len]  # terminator (and padding, if any)
-    body = memoryview(raw)[hdr_len:hdr_len + n_rec * rec_len]
-    for r in range(n_rec):
-        rec = body[r * rec_len:(r + 1) * rec_len]
-        out += rec[:1]
-        off = 1
-        for f, w_old, w_new in zip(fields, widths, new_widths, strict=True):
-            cell = bytes(rec[off:off + w_old])
-            off += w_old
-            if w_old != w_new:
-                txt = cell.strip()
+            out = []
+            for row in cell:
+                txt = bytes(row).strip()
                 if txt and not txt.startswith(b"*"):
                     txt = f"{float(txt):.{f[17]}f}".encode()
-                cell = txt.rjust(w_new)[:w_new]
-            out += cell
-    out += raw[hdr_len + n_rec * rec_len:]
-    path.write_bytes(bytes(out))
+                out.append(txt.rjust(f[16])[:f[16]])
+            parts.append(np.frombuffer(b"".join(out), dtype=np.uint8).reshape(n_rec, f[16])
+                         if n_rec else np.zeros((0, f[16]), np.uint8))
+            continue
+        if chr(f[11]) == "C":  # text: left-aligned, cut after the longest value
+            ends = np.where(any_filled, w - np.argmax(filled[:, ::-1], axis=1), 0)
+            new_w = max(1, int(ends.max()) if n_rec else 1)
+            parts.append(cell[:, :new_w])
+        else:  # numbers: right-aligned, cut before the widest value
+            starts = np.where(any_filled, np.argmax(filled, axis=1), w)
+            new_w = max(1, w - (int(starts.min()) if n_rec else w - 1))
+            parts.append(cell[:, w - new_w:])
+        f[16] = new_w
+    new_rec = 1 + sum(f[16] for f in fields)
+    header = bytearray(raw[:32])
+    header[10:12] = new_rec.to_bytes(2, "little")
+    out_bytes = bytearray(header)
+    for f in fields:
+        out_bytes += f
+    out_bytes += raw[pos:hdr_len]  # terminator (and padding, if any)
+    out_bytes += np.ascontiguousarray(np.concatenate(parts, axis=1)).tobytes()
+    out_bytes += raw[hdr_len + n_rec * rec_len:]
+    path.write_bytes(bytes(out_bytes))
 
 
 def buildings_layer(b: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -2779,6 +2837,10 @@ def generate(out: Path) -> dict[str, Any]:
         p = shapes / f"illustratif_BASE_TD_FILO_DISP_IRIS_{c.year}.csv"
         _fmt_table(filosofi_iris(c, iris, terr).assign(source=SOURCE), p)
         add(p)
+        for name, df in filosofi_geo(c, terr).items():
+            p = shapes / f"illustratif_{name}.csv"
+            _fmt_table(df.assign(source=SOURCE), p)
+            add(p)
     # QPV-level tables: 2024 QPV with the 2020 census, 2015 QPV with the 2015 census
     for c, zones, code_col, name_col, tag in (
             (c20, qpv, "code_qp", "lib_qp", "qp2024_2020"),

@@ -141,6 +141,14 @@ for _year in (2020, 2015):
         f"shapes/illustratif_BASE_TD_FILO_DISP_IRIS_{_year}.csv", ILLUSTRATIVE, "table:iris",
         f"Filosofi IRIS {_year}, disposable income (communes of "
         f"{'5,000' if _year == 2020 else '10,000'}+ inhabitants only)")
+    _REGISTRY[f"filosofi_communes_{_year}"] = _Entry(
+        f"shapes/illustratif_base-cc-filosofi-{_year}_COM.csv", ILLUSTRATIVE, "table:commune",
+        f"Filosofi {_year} of the communes (base-cc-filosofi layout: MED, TP60, fiscal "
+        "households and persons)")
+    _REGISTRY[f"filosofi_epci_{_year}"] = _Entry(
+        f"shapes/illustratif_base-cc-filosofi-{_year}_EPCI.csv", ILLUSTRATIVE, "table:epci",
+        f"Filosofi {_year} of the CALL as a whole (base-cc-filosofi layout, EPCI level: the "
+        "territory's median and poverty rate, which the IRIS files cannot give)")
 
 available: tuple[str, ...] = tuple(_REGISTRY)
 """Names accepted by :func:`get_path` and :func:`load_demo`."""

@@ -413,6 +413,29 @@ def test_qpv_tables_and_orders_of_magnitude(demo):
     assert t15["code_qpv"].str.startswith("QP").all()
 
 
+def test_commune_and_epci_filosofi_agree_with_the_census(demo):
+    # the same synthetic persons as the IRIS tables: the CALL's fiscal persons are its
+    # population, and its median and poverty rate are the 2024 diagnostic's (17 020 €, 36.1 %)
+    for y, med, tp in ((2020, 17020, 36.1), (2015, 16050, 34.6)):
+        yy = y % 100
+        epci = demo[f"filosofi_epci_{y}"]
+        assert epci["siren_epci"].tolist() == ["246200364"]
+        row = epci.iloc[0]
+        assert (row[f"MED{yy}"], row[f"TP60{yy}"]) == (med, pytest.approx(tp))
+        com = demo[f"filosofi_communes_{y}"]
+        call = set(demo["communes"]["insee_com"])
+        assert com.loc[com["insee_com"].isin(call), f"NBPERSMENFISC{yy}"].sum() == \
+            row[f"NBPERSMENFISC{yy}"]
+        pop = demo[f"pop_{y}"]
+        in_call = pop["code_iris"].str[:5].isin(call)
+        assert row[f"NBPERSMENFISC{yy}"] == pytest.approx(pop.loc[in_call, f"P{yy}_POP"].sum(),
+                                                          abs=1)
+        # the territory's rate is the persons-weighted rate of its communes
+        c = com.loc[com["insee_com"].isin(call)]
+        weighted = (c[f"TP60{yy}"] * c[f"NBPERSMENFISC{yy}"]).sum() / c[f"NBPERSMENFISC{yy}"].sum()
+        assert weighted == pytest.approx(tp, abs=0.1)  # rates published with one decimal
+
+
 def test_census_dwellings_match_buildings(demo, demo_dir):
     manifest = json.loads((demo_dir / "shapes" / "illustratif_manifest.json").read_text())
     log = demo["logement_2020"]
