@@ -237,6 +237,9 @@ def _secret_flags(out: pd.DataFrame, counts: Sequence[str], derived: dict[str, l
             out.loc[flag, c] = np.nan
             for d in derived.get(c, []):
                 out.loc[flag, d] = np.nan
+                reason = f"{d}_missing_reason" if d.endswith("_share") else None
+                if reason is not None and reason in out.columns:
+                    out.loc[flag, reason] = "secret"
 
 
 def _finish(out: pd.DataFrame, method: str, *layers: pd.DataFrame | None,
@@ -390,10 +393,13 @@ def creations(
     pandas.DataFrame
         One row per zone, zones' index and order: per year Y ``creations_{Y}_count``,
         ``creations_{Y}_ei_count`` (legal category 1000), ``creations_{Y}_ei_share`` (0–1, an
-        upper bound of the micro-entrepreneur share), ``creations_{Y}_per_inhab`` (creations per
-        inhabitant, 0.007 for 0.7 %), ``creations_{Y}_per_inhab_missing_reason``, and
-        ``*_secret`` flags; ``pop``, ``pop_is_estimate``; with two years or more,
-        ``creations_change_share`` (last vs first year, 1.79 for +179 %).
+        upper bound of the micro-entrepreneur share) with ``creations_{Y}_ei_share_missing_reason``
+        (``"zero"``: no creation; ``"no_legal_category"``: the stocks lack the legal
+        category), ``creations_{Y}_per_inhab`` (creations per inhabitant, 0.007 for 0.7 %),
+        ``creations_{Y}_per_inhab_missing_reason``, and ``*_secret`` flags; ``pop``,
+        ``pop_is_estimate``; with two years or more, ``creations_change_share`` (last vs first
+        year, 1.79 for +179 %) and ``creations_change_missing_reason`` (``"zero"``: no creation
+        the first year).
     """
     if territory_row:
         return _with_territory_row(creations, dict(locals()))
@@ -447,11 +453,13 @@ def creations(
         out[col] = n
         out[f"creations_{y}_ei_count"] = ei_year[str(y)].to_numpy()
         if allf["has_cj"].all():
-            sh, _ = safe_ratio(ei_year[str(y)].to_numpy(), n, index=idx)
+            sh, sh_reason = safe_ratio(ei_year[str(y)].to_numpy(), n, index=idx)
             out[f"creations_{y}_ei_share"] = sh.to_numpy()
+            out[f"creations_{y}_ei_share_missing_reason"] = sh_reason.to_numpy()
         else:
             out[f"creations_{y}_ei_count"] = np.nan
             out[f"creations_{y}_ei_share"] = np.nan
+            out[f"creations_{y}_ei_share_missing_reason"] = "no_legal_category"
         rate, reason = safe_ratio(n, pop, index=idx, den_reason=pop_reason)
         out[f"creations_{y}_per_inhab"] = rate.to_numpy()
         out[f"creations_{y}_per_inhab_missing_reason"] = reason.to_numpy()
@@ -460,8 +468,9 @@ def creations(
         derived[f"creations_{y}_ei_count"] = [f"creations_{y}_ei_share"]
     if len(years) >= 2:
         first, last = out[f"creations_{years[0]}_count"], out[f"creations_{years[-1]}_count"]
-        ch, _ = safe_ratio(last - first, first, index=idx)
+        ch, ch_reason = safe_ratio(last - first, first, index=idx)
         out["creations_change_share"] = ch.to_numpy()
+        out["creations_change_missing_reason"] = ch_reason.to_numpy()
         derived[f"creations_{years[0]}_count"].append("creations_change_share")
         derived[f"creations_{years[-1]}_count"].append("creations_change_share")
     _secret_flags(out, counts, derived, mask_secret, SECRET_THRESHOLD)

@@ -66,6 +66,7 @@ __all__ = [
     "attach_attributes",
     "equipment_access",
     "population_denominator",
+    "reach_pairs",
     "safe_ratio",
     "territory_zones",
     "walking_reach_m",
@@ -231,17 +232,20 @@ def _assign(
     located = ~shapely.is_missing(geom)
     n = len(geom)
     loc_pos = np.flatnonzero(located)
-    tree = shapely.STRtree(np.asarray(zs.geometry.array))
-    pairs = tree.query(geom[loc_pos], predicate="within")
-    p_in = loc_pos[pairs[0]]
-    z_in = pairs[1]
+    # the tree holds the points and the zones are the queries: GEOS prepares each query
+    # geometry once, so a zone with a long outline (an EPCI) is not re-read for every point
+    zone_geom = np.asarray(zs.geometry.array)
+    tree = shapely.STRtree(geom[loc_pos])
+    pairs = tree.query(zone_geom, predicate="contains")
+    p_in = loc_pos[pairs[1]]
+    z_in = pairs[0]
     inside_any = np.zeros(n, dtype=bool)
     inside_any[p_in] = True
     rest = loc_pos[~inside_any[loc_pos]]
     if len(rest):
-        edge = tree.query(geom[rest], predicate="intersects")
+        edge = shapely.STRtree(geom[rest]).query(zone_geom, predicate="intersects")
         if edge.shape[1]:
-            df = pd.DataFrame({"p": rest[edge[0]], "z": edge[1]}).groupby("p")["z"].min()
+            df = pd.DataFrame({"p": rest[edge[1]], "z": edge[0]}).groupby("p")["z"].min()
             p_in = np.concatenate([p_in, df.index.to_numpy()])
             z_in = np.concatenate([z_in, df.to_numpy()])
             inside_any[df.index.to_numpy()] = True
@@ -255,6 +259,7 @@ def _assign(
     if territory is not None:
         terr = v.to_lambert93(territory, name="territory")
         terr_geom = shapely.union_all(np.asarray(terr.geometry.array))
+        shapely.prepare(terr_geom)
         in_terr = np.zeros(n, dtype=bool)
         in_terr[loc_pos] = shapely.intersects(terr_geom, geom[loc_pos])
         # points in a zone are never "lost", even where a zone overflows the territory
@@ -668,6 +673,77 @@ class WalkingGraph:
         return np.asarray(dijkstra(self.matrix, directed=False, indices=nodes, min_only=True,
                                    limit=limit), dtype=float)
 
+    def reachable_segments(self, xy: np.ndarray, reach_m: float) -> np.ndarray:
+        """Street pieces within ``reach_m`` (network distance) of the nearest of ``xy``.
+
+        Each point is attached to its nearest node (the straight-line snap distance counts,
+        as in :meth:`distances_from`). An edge whose two ends are within reach is kept whole;
+        an edge with one end within reach is cut where the remaining distance runs out, so
+        the pieces stop at ``reach_m`` along the streets.
+
+        Parameters
+        ----------
+        xy
+            ``(n, 2)`` point coordinates, metres, EPSG:2154.
+        reach_m
+            Walking reach, metres.
+
+        Returns
+        -------
+        numpy.ndarray
+            LineString geometries (EPSG:2154), one per edge or piece of edge reached.
+        """
+        d = self.distances_from(xy, limit=reach_m)
+        da, db = d[self.edge_a], d[self.edge_b]
+        pa, pb = self.node_xy[self.edge_a], self.node_xy[self.edge_b]
+        whole = (da <= reach_m) & (db <= reach_m)
+        part_a = (da <= reach_m) & ~whole  # reached from a only
+        part_b = (db <= reach_m) & ~whole
+        w = self.edge_w
+        ends = [np.stack([pa[whole], pb[whole]], axis=1)]
+        for m, d0, p0, p1 in ((part_a, da, pa, pb), (part_b, db, pb, pa)):
+            if m.any():
+                t = np.clip((reach_m - d0[m]) / w[m], 0.0, 1.0)[:, None]
+                ends.append(np.stack([p0[m], p0[m] + t * (p1[m] - p0[m])], axis=1))
+        segs = np.concatenate(ends, axis=0)
+        if len(segs) == 0:
+            return np.zeros(0, dtype=object)
+        keep = np.any(segs[:, 0] != segs[:, 1], axis=1)
+        return shapely.linestrings(segs[keep])
+
+    def service_area(self, xy: np.ndarray, reach_m: float, *, buffer_m: float = 40.0,
+                     simplify_m: float = 5.0) -> Any:
+        """Area reachable on foot: the reachable street pieces buffered and dissolved.
+
+        Parameters
+        ----------
+        xy
+            ``(n, 2)`` equipment coordinates, metres, EPSG:2154.
+        reach_m
+            Walking reach, metres (network distance, see :meth:`reachable_segments`).
+        buffer_m
+            Half-width of the band drawn along the reached streets, metres (the buildings
+            along a street are reached with it).
+        simplify_m
+            Tolerance of the simplification of the outline, metres (0 keeps it exact); the
+            street lines are simplified by the larger of it and a quarter of ``buffer_m``.
+
+        Returns
+        -------
+        shapely geometry
+            (Multi)Polygon in EPSG:2154; empty when nothing is reached.
+        """
+        segs = self.reachable_segments(xy, reach_m)
+        if len(segs) == 0:
+            return shapely.Polygon()
+        # merged into long lines and buffered one by one before the union: the buffer of one
+        # multi-line of tens of thousands of pieces is two orders of magnitude slower
+        lines = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(segs)))
+        if simplify_m > 0:
+            lines = shapely.simplify(lines, max(simplify_m, buffer_m / 4))
+        area = shapely.union_all(shapely.buffer(lines, buffer_m, quad_segs=1))
+        return shapely.simplify(area, simplify_m) if simplify_m > 0 else area
+
     def nodes_within(self, polygon: Any) -> np.ndarray:
         """Positions of the main-component nodes inside ``polygon`` (EPSG:2154)."""
         xy = self.node_xy[self.main_nodes]
@@ -898,6 +974,40 @@ def _kind_of(equipment: pd.DataFrame, kinds: Mapping[str, Sequence[str] | str] |
     return kind, list(kinds)
 
 
+def reach_pairs(result: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Pairs (zone, equipment) within reach, from an :func:`equipment_access` result.
+
+    Parameters
+    ----------
+    result
+        The table returned by :func:`equipment_access` (or :func:`qpvgeo.health.health_access`
+        / :func:`qpvgeo.health.school_access`), with its ``attrs``.
+    kind
+        Equipment kind (a column prefix of ``result``, e.g. ``"college"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``zone`` (index label of the zone in ``result``) and ``equipment_pos``
+        (position, 0-based, of the equipment in the layer given to
+        :func:`equipment_access`), one row per equipment inside the zone or within its
+        walking reach; empty when the kind has no equipment.
+
+    Raises
+    ------
+    SchemaError
+        The result carries no reach information for ``kind``.
+    """
+    packed = result.attrs.get("qpvgeo", {}).get("reach_members", {}).get(kind)
+    if packed is None:
+        raise SchemaError(f"reach_pairs: no reach information for kind {kind!r} in the "
+                          "result's attrs (compute it with equipment_access)")
+    arr = np.frombuffer(packed, dtype="<i8").reshape(2, -1)
+    return pd.DataFrame({"zone": result.index[arr[0]] if arr.shape[1] else
+                         pd.Index([], dtype=result.index.dtype),
+                         "equipment_pos": arr[1].astype(np.intp)})
+
+
 def equipment_access(
     equipment: gpd.GeoDataFrame,
     zones: gpd.GeoDataFrame,
@@ -984,8 +1094,9 @@ def equipment_access(
         10,000 inhabitants), ``{kind}_covered_share`` (share 0–1 of the zone's population within
         reach of at least one), ``{kind}_covered_pop`` (inhabitants, an estimate),
         ``{kind}_nearest_median_m`` and ``{kind}_nearest_mean_m`` (population-weighted median
-        and mean distance to the nearest, metres). ``attrs["qpvgeo"]`` holds provenance and the
-        counts of equipment outside the zones.
+        and mean distance to the nearest, metres). ``attrs["qpvgeo"]`` holds provenance, the
+        counts of equipment outside the zones and ``reach_members`` (which equipment is
+        within reach of which zone; read it with :func:`reach_pairs`).
     """
     if territory_row:
         return _with_territory_row(equipment_access, dict(locals()))
@@ -1102,6 +1213,7 @@ def equipment_access(
         per_kind[k] = info
 
     res: dict[str, np.ndarray] = {}
+    members: dict[str, list[tuple[int, np.ndarray]]] = {k: [] for k in kind_order}
 
     def col(key: str) -> np.ndarray:
         return res.setdefault(key, np.full(n_z, np.nan))
@@ -1134,6 +1246,7 @@ def equipment_access(
                 reach_set = (np.zeros(0, np.intp) if geom_z.is_empty else np.unique(
                     info["strtree"].query(geom_z, predicate="dwithin", distance=reach_m)))
             col(f"{k}_reach_count")[z] = len(reach_set)
+            members[k].append((z, sel[kpos[reach_set]]))
             if len(w) and w.sum() > 0:
                 col(f"{k}_covered_share")[z] = float(w[d <= reach_m].sum() / w.sum())
                 finite = np.isfinite(d)
@@ -1181,6 +1294,13 @@ def equipment_access(
         "units": {"reach_m": "m", "_per_10000": "équipements pour 10 000 habitants",
                   "_share": "part 0–1", "_m": "m"},
         "kinds": list(kind_order),
+        # packed as bytes: pandas deep-copies and compares attrs on every operation, which
+        # lists of thousands of integers would slow down (see reach_pairs)
+        "reach_members": {k: np.stack([
+            np.concatenate([np.full(len(e), z, dtype="<i8") for z, e in pairs]
+                           or [np.zeros(0, "<i8")]),
+            np.concatenate([e.astype("<i8") for _, e in pairs] or [np.zeros(0, "<i8")]),
+        ]).tobytes() for k, pairs in members.items()},
         **assign.as_attrs("equipment"),
     }
     if src == v.ILLUSTRATIVE:

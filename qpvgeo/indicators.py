@@ -116,6 +116,7 @@ DATASETS: dict[str, str] = {
     "rpls": "SDES, répertoire des logements locatifs des bailleurs sociaux (RPLS)",
     "bpe": "INSEE, base permanente des équipements (BPE)",
     "thermographie": "thermographie aérienne infrarouge (traitement qpvgeo)",
+    "sirene": "INSEE, répertoire SIRENE (établissements géolocalisés)",
 }
 """Datasets an indicator may come from, with the French wording used in ``source`` columns."""
 
@@ -244,8 +245,8 @@ CATALOGUE: tuple[Indicator, ...] = (
     Indicator("taux_pauvrete", "Taux de pauvreté (seuil à 60 % du niveau de vie médian)",
               "Revenus", "share", "ratio", HIGHER_WORSE, "filosofi",
               value="DISP_TP60{yy}|TP60{yy}", weight="NBPERSMENFISC{yy}", value_scale=0.01,
-              note="Taux publié ; agrégeable seulement avec le nombre de personnes des ménages "
-                   "fiscaux (NBPERSMENFISC).",
+              note="Taux publié : agrégeable seulement avec le nombre de personnes des "
+                   "ménages fiscaux.",
               aliases=("poverty_rate", "poverty_rate_disposable_income")),
     Indicator("taux_emploi_1564", "Taux d'emploi des 15-64 ans", "Emploi", "share", "ratio",
               HIGHER_BETTER, "rp", numerator="P{yy}_ACTOCC1564", denominator="P{yy}_POP1564",
@@ -286,14 +287,44 @@ CATALOGUE: tuple[Indicator, ...] = (
               "gratuit", "Logement", "share", "ratio", HIGHER_WORSE, "rp",
               numerator="P{yy}_RP_GRAT", denominator="P{yy}_RP",
               aliases=("housed_free_of_charge_share",)),
+    Indicator("part_rp_4pieces_plus", "Part des résidences principales de 4 pièces ou plus",
+              "Logement", "share", "ratio", NEUTRAL, "rp",
+              numerator="P{yy}_RP_4P+P{yy}_RP_5PP", denominator="P{yy}_RP",
+              aliases=("main_residences_4_rooms_or_more_share",)),
+    Indicator("part_rp_avant_1946", "Part des résidences principales construites avant 1946",
+              "Logement", "share", "ratio", NEUTRAL, "rp",
+              numerator="P{yy}_RP_ACH19+P{yy}_RP_ACH45", denominator="P{yy}_RP_ACHTOT",
+              note="Parmi les résidences principales dont l'époque de construction est "
+                   "connue du recensement.",
+              aliases=("main_residences_built_before_1945_share",)),
     # Per-zone tables computed by qpvgeo (housing.social_housing_stock,
     # thermography.heat_loss_shares, health.health_access): their column names, no {yy}.
+    Indicator("logements_sociaux", "Logements sociaux (RPLS)", "Logement", "count", "count",
+              NEUTRAL, "rpls", numerator="rpls_count",
+              note="Logements des bailleurs sociaux localisés dans la zone (vacants compris).",
+              aliases=("social_dwellings", "social_dwellings_in_qpv")),
     Indicator("part_logements_sociaux", "Logements sociaux (RPLS) rapportés aux résidences "
               "principales", "Logement", "share", "ratio", NEUTRAL, "rpls",
               numerator="rpls_count", denominator="rp_count",
               note="Logements RPLS (vacants compris) / résidences principales du recensement : "
                    "peut dépasser 100 % dans une petite zone.",
-              aliases=("rpls_share_of_rp",)),
+              aliases=("rpls_share_of_rp", "social_housing_share_of_main_residences")),
+    Indicator("part_rpls_avant_1949", "Part des logements sociaux construits avant 1949",
+              "Logement", "share", "ratio", NEUTRAL, "rpls",
+              numerator="era_avant_1949_count", denominator="era_known_count",
+              note="Parmi les logements sociaux dont l'année de construction est connue.",
+              aliases=("social_dwellings_built_before_1949_share",)),
+    Indicator("part_rpls_t1_t2", "Part des petits logements sociaux (T1 et T2)", "Logement",
+              "share", "ratio", NEUTRAL, "rpls",
+              numerator="size_t1_count+size_t2_count", denominator="size_known_count",
+              aliases=("social_dwellings_t1_t2_share",)),
+    Indicator("part_rpls_tres_sociaux", "Part des logements sociaux « très sociaux » (PLAI, "
+              "HLM financés avant 1977)", "Logement", "share", "ratio", NEUTRAL, "rpls",
+              numerator="finan_plai_count+finan_hlm_avant_1977_count",
+              denominator="finan_known_count",
+              note="Financements PLAI et assimilés, et HBM, PLR/PSR, HLM/O d'avant 1977, parmi "
+                   "les logements dont le financement est connu.",
+              aliases=("plai_plus_before_1977_share",)),
     Indicator("part_batiments_deperdition_forte", "Part des bâtiments à déperdition thermique "
               "forte ou excessive", "Environnement", "share", "ratio", HIGHER_WORSE,
               "thermographie", numerator="heatloss_strong_count",
@@ -323,6 +354,32 @@ CATALOGUE: tuple[Indicator, ...] = (
               "per_10000", "ratio", HIGHER_BETTER, "bpe",
               numerator="pharmacie_inside_count", denominator="pop", scale=10000.0,
               aliases=("pharmacies_per_10000",)),
+    # SIRENE tables (economy.economic_activity), first date t0 and second date t1: the portrait
+    # names the columns of the two stocks estab_t0_count, creations_t1_count…
+    Indicator("evolution_etablissements", "Évolution du nombre d'établissements", "Économie",
+              "share", "ratio", HIGHER_BETTER, "sirene",
+              numerator="estab_change_count", denominator="estab_t0_count",
+              note="Établissements actifs localisés dans la zone aux deux dates (stocks SIRENE).",
+              aliases=("establishments_change", "establishments_change_2017_2023")),
+    Indicator("creations_etablissements", "Établissements créés dans l'année", "Économie",
+              "count", "count", NEUTRAL, "sirene", numerator="creations_t1_count",
+              aliases=("establishment_creations",)),
+    Indicator("creations_par_habitant", "Créations d'établissements par habitant", "Économie",
+              "share", "ratio", HIGHER_BETTER, "sirene",
+              numerator="creations_t1_count", denominator="pop",
+              aliases=("creations_per_inhabitant",)),
+    Indicator("part_creations_ei", "Part des créations en entreprise individuelle",
+              "Économie", "share", "ratio", NEUTRAL, "sirene",
+              numerator="creations_t1_ei_count", denominator="creations_t1_count",
+              note="Catégorie juridique 1000 (entrepreneurs individuels, micro-entrepreneurs "
+                   "compris) : un majorant de la part des micro-entreprises.",
+              aliases=("micro_entrepreneur_share_of_creations",)),
+    Indicator("part_etab_commerce_transport_hr", "Part des établissements du commerce, des "
+              "transports, de l'hébergement et de la restauration", "Économie", "share",
+              "ratio", NEUTRAL, "sirene",
+              numerator="sector_t1_commerce_transport_hebergement_restauration_count",
+              denominator="sector_t1_known_count",
+              aliases=("trade_transport_accommodation_share_of_establishments",)),
 )
 """The indicators of the diagnostic, in the order of the portrait table."""
 
@@ -508,7 +565,8 @@ def _sum_terms(
             if secret_terms:
                 parts.append("secret statistique (" + ", ".join(secret_terms) + ")")
             if absent_terms:
-                parts.append("valeur manquante (" + ", ".join(absent_terms) + ")")
+                parts.append("valeur non publiée ou absente du fichier ("
+                             + ", ".join(absent_terms) + ")")
             reason.loc[idx] = " ; ".join(parts)
     return total, reason
 
@@ -620,11 +678,32 @@ def _row_sources(table: pd.DataFrame, source: str | None) -> pd.Series:
     return pd.Series(str(attrs.get("source") or ""), index=table.index, dtype=object)
 
 
+_ILLUSTRATIVE_SUFFIX = " (données illustratives)"
+
+
+def _is_illustrative_source(text: str) -> bool:
+    """Whether a source label marks illustrative stand-in data."""
+    return text.startswith(_validate.ILLUSTRATIVE) or text.endswith(_ILLUSTRATIVE_SUFFIX)
+
+
+def _bare(frame: pd.DataFrame) -> pd.DataFrame:
+    """Shallow copy without ``attrs``, for working copies.
+
+    pandas deep-copies a frame's ``attrs`` into every derived frame: thousands of copies of
+    provenance dictionaries in the loops over indicators and zones.
+    """
+    if not getattr(frame, "attrs", None):
+        return frame
+    out = frame.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
 def _source_text(ind: Indicator, file_source: str) -> str:
     if not file_source:
         return ind.source_label
     if file_source == _validate.ILLUSTRATIVE:
-        return f"{_validate.ILLUSTRATIVE} (données illustratives, pas {ind.source_label})"
+        return f"{ind.source_label}{_ILLUSTRATIVE_SUFFIX}"
     return f"{ind.source_label} — {file_source}"
 
 
@@ -923,16 +1002,16 @@ def zone_indicators(
         aligned.index = zones.index
         aligned["source"] = aligned["source"].astype(object).where(aligned["source"].notna(),
                                                                    "")
-        layers.append(("officiel", compute_indicators(
+        layers.append(("tableau officiel", _bare(compute_indicators(
             aligned, vintage=vintage, indicators=inds, origin=ORIGIN_OFFICIAL,
-            name="official"), present, "zone absente des tableaux officiels"))
+            name="official")), present, "zone absente des tableaux officiels"))
         attrs["zones_missing_from_official"] = codes[~present].tolist()
         attrs["official_zones_not_in_zones"] = sorted(set(merged.index) - set(codes))
     for i, table in enumerate(computed_tables):
         aligned, present = _align_table(table, zones, key, codes, f"computed table {i + 1}")
-        layers.append(("calcul", compute_indicators(
+        layers.append(("tableau calculé", _bare(compute_indicators(
             aligned, vintage=vintage, indicators=inds, origin=ORIGIN_COMPUTED,
-            is_estimate="auto", name=f"computed table {i + 1}"), present,
+            is_estimate="auto", name=f"computed table {i + 1}")), present,
             "zone absente du tableau calculé"))
     if estimates is not None and (fill_gaps or not official_tables):
         aligned, present = _align_table(estimates, zones, key, codes, "estimates")
@@ -941,10 +1020,10 @@ def zone_indicators(
         if meth_col is not None:
             m = aligned[meth_col].dropna().astype(str).unique()
             est_method = "estimation : " + " / ".join(m) if len(m) else None
-        layers.append(("estimation", compute_indicators(
+        layers.append(("estimation IRIS", _bare(compute_indicators(
             aligned, vintage=vintage, indicators=inds, origin=estimate_origin,
             source=estimate_source, method=est_method or "estimation à partir des IRIS",
-            is_estimate=True, name="estimates"), present, "zone absente des estimations"))
+            is_estimate=True, name="estimates")), present, "zone absente des estimations"))
         attrs["zones_missing_from_estimates"] = codes[~present].tolist()
 
     out: dict[str, Any] = {key: codes}
@@ -976,7 +1055,7 @@ def zone_indicators(
             out[c] = chosen[c]
     ill = pd.Series(False, index=zones.index)
     for ind in inds:
-        ill |= out[f"{ind.key}_source"].astype(str).str.startswith(_validate.ILLUSTRATIVE)
+        ill |= out[f"{ind.key}_source"].astype(str).map(_is_illustrative_source)
     ill |= pd.Series(_validate.is_illustrative(pd.DataFrame(zones)), index=zones.index)
     out["is_illustrative"] = ill
     result = pd.DataFrame(out, index=zones.index)
@@ -1111,6 +1190,7 @@ def territory_indicators(
             name="territory units"))
     out: dict[str, Any] = {"code": pd.Series([code], index=[name], dtype=object),
                            "nom": pd.Series([name], index=[name], dtype=object)}
+    parts = [_bare(p) for p in parts]
     for ind in inds:
         cols = [ind.key] + [f"{ind.key}_{s}" for s in _SUFFIXES]
         chosen = parts[0][cols].copy()
@@ -1124,10 +1204,11 @@ def territory_indicators(
                                                          required=ind.needs_vintage))
                         for t in unit_tables)
         if chosen[ind.key].isna().all() and published and not in_units:
+            what = ("une médiane ne s'additionne pas" if ind.kind == "median" else
+                    "un taux publié sans ses effectifs ne s'additionne pas")
             chosen[f"{ind.key}_missing_reason"] = (
-                "non additif : une médiane ou un taux publié ne se calcule pas à partir des "
-                "unités (IRIS, communes) ; fournir la valeur officielle du territoire "
-                "(official=...)")
+                f"non calculable à partir des IRIS ou des communes : {what}. Fournir la valeur "
+                "Filosofi publiée pour le territoire (fichier Filosofi de l'EPCI)")
         for c in cols:
             out[c] = chosen[c]
     ill = any(str(p["is_illustrative"].iloc[0]) == "True" for p in parts)
@@ -1368,6 +1449,9 @@ _UNIT_WORDS: dict[str, tuple[str, float]] = {
     "persons": ("count", 1.0), "personnes": ("count", 1.0), "habitants": ("count", 1.0),
     "hab": ("count", 1.0), "hab.": ("count", 1.0), "count": ("count", 1.0),
     "nombre": ("count", 1.0), "per_10000": ("per_10000", 1.0),
+    "dwellings": ("count", 1.0), "logements": ("count", 1.0),
+    "establishments": ("count", 1.0), "etablissements": ("count", 1.0),
+    "établissements": ("count", 1.0),
     "pour 10000": ("per_10000", 1.0), "pour 10 000": ("per_10000", 1.0),
     "pour 10 000 hab.": ("per_10000", 1.0),
 }
@@ -1541,12 +1625,14 @@ def read_reference_table(
     if dropped and unknown == "warn":
         hints = []
         for d in sorted(dropped):
-            close = difflib.get_close_matches(d.lower(), allowed, n=1, cutoff=0.75)
+            close = difflib.get_close_matches(d.lower(), allowed, n=1, cutoff=0.9)
             hints.append(f"{d} (did you mean {allowed[close[0]].key}?)" if close else d)
+        listed = ", ".join(hints[:8]) + (f", … ({len(hints) - 8} more)" if len(hints) > 8
+                                         else "")
         warnings.warn(
-            f"{name}: {sum(dropped.values())} row(s) of indicators that qpvgeo does not know "
-            f"were left out: {', '.join(hints)}; add them as Indicator records "
-            "(indicators=...) to use them, or pass unknown='error' to check the file strictly",
+            f"{name}: {sum(dropped.values())} row(s) about {len(hints)} indicator(s) qpvgeo "
+            f"does not compute were left out ({listed}); see attrs['qpvgeo']"
+            "['dropped_indicators'], or add Indicator records (indicators=...)",
             DataQualityWarning, stacklevel=2)
     if no_vintage:
         warnings.warn(
@@ -1686,6 +1772,7 @@ def portrait_table(
         _validate.require_columns(references, ["level", "name", "indicator", "value",
                                                "vintage", "source"], name="references",
                                   hint="read it with read_reference_table")
+    values, refs = _bare(values), _bare(refs)
     names = values[name_col].astype(object).where(values[name_col].notna(),
                                                   values[key].astype(object))
     rows = []
@@ -1698,8 +1785,8 @@ def portrait_table(
                 ind.key: np.nan, f"{ind.key}_num": np.nan, f"{ind.key}_den": np.nan,
                 f"{ind.key}_origin": "", f"{ind.key}_source": "", f"{ind.key}_vintage": pd.NA,
                 f"{ind.key}_method": "", f"{ind.key}_is_estimate": False,
-                f"{ind.key}_missing_reason": "indicateur absent du tableau du territoire "
-                                             "(territory_indicators)"}, dtype=object)])
+                f"{ind.key}_missing_reason": "pas de valeur : indicateur absent du tableau "
+                                             "du territoire"}, dtype=object)])
         _wide_columns(terr.to_frame().T, ind, "territory")
         rows.append(_portrait_row(ind, values, names, key, terr, tname, refs, zone_label))
     table = pd.DataFrame(rows)
@@ -1763,10 +1850,11 @@ def _portrait_row(
                     agg_method += (f" ({n_data - int(ok.sum())} {zone_label} à taux publié "
                                    "sans numérateur ni dénominateur exclus)")
             else:
-                reasons.append("agrégat : dénominateur total nul")
+                reasons.append(f"ensemble des {zone_label} : dénominateur total nul")
         elif n_data:
-            reasons.append("agrégat non calculable : taux publiés sans numérateur ni "
-                           "dénominateur (fournir le chiffre officiel « ensemble des QPV »)")
+            reasons.append(f"ensemble des {zone_label} non calculable : les taux sont publiés "
+                           "sans leurs effectifs. Fournir le chiffre publié pour l'ensemble "
+                           f"des {zone_label} (table de référence)")
     if ind.kind == "median" or (pd.isna(agg) and n_data):
         off = _pick_reference(refs, ind, "ensemble_qpv", _mode_int(values[f"{k}_vintage"]))
         if not off.empty:
@@ -1774,11 +1862,11 @@ def _portrait_row(
             agg, agg_method = float(o["value"]), (
                 f"valeur officielle « {o['name']} » ({o['source']}"
                 + (f", {int(o['vintage'])})" if pd.notna(o["vintage"]) else ", sans millésime)"))
-            reasons = [r for r in reasons if not r.startswith("agrégat")]
+            reasons = [r for r in reasons if not r.startswith("ensemble des")]
         elif ind.kind == "median":
-            reasons.append("agrégat non calculable : une médiane ne s'agrège pas (ni somme ni "
-                           "moyenne) ; fournir la valeur officielle « ensemble des QPV » dans "
-                           "la table de référence (niveau ensemble_qpv)")
+            reasons.append(f"ensemble des {zone_label} non calculable : une médiane ne "
+                           "s'additionne ni ne se moyenne entre quartiers. Fournir le chiffre "
+                           f"publié pour l'ensemble des {zone_label} (table de référence)")
     if not n_data:
         reasons.append(f"aucun {zone_label} avec donnée")
     est = values[f"{k}_is_estimate"].fillna(False).astype(bool) & has
@@ -1877,11 +1965,11 @@ def _portrait_row(
     row["share_zones_estimated"] = float(est.sum() / n_data) if n_data else np.nan
     ill = bool(values.get("is_illustrative", pd.Series(False, index=values.index)).any()
                or bool(terr.get("is_illustrative", False))
-               or any(s.startswith(_validate.ILLUSTRATIVE) for s in srcs)
+               or any(_is_illustrative_source(s) for s in srcs)
                or _validate.is_illustrative(refs))
     row["is_illustrative"] = ill
-    if ill and not row["source"].startswith(_validate.ILLUSTRATIVE):
-        row["source"] = f"{_validate.ILLUSTRATIVE} — {row['source']}"
+    if ill and not _is_illustrative_source(row["source"]):
+        row["source"] = f"{row['source']}{_ILLUSTRATIVE_SUFFIX}"
     row["note"] = ind.note
     row["missing_reason"] = " ; ".join(reasons)
     return row
@@ -1934,7 +2022,7 @@ def _transfer(
     assert c_to is not None
     assert c_w is not None
     c_cov = columns.get("cover")
-    src = t0.set_index(t0[key0].astype(object))
+    src = _bare(t0.set_index(t0[key0].astype(object)))
     if src.index.duplicated().any():
         raise DuplicateKeyError(f"t0: duplicated zone codes in {key0}")
     w = pd.to_numeric(cw[c_w], errors="coerce")
@@ -1943,6 +2031,7 @@ def _transfer(
                           "going to each t1 zone (no missing or negative value)")
     unknown = sorted(set(cw[c_from].astype(object)) - set(src.index))
     rows = []
+    cw = _bare(cw)
     for code_to, grp in cw.groupby(cw[c_to].astype(object), sort=False):
         olds = grp[c_from].astype(object).tolist()
         ww = pd.to_numeric(grp[c_w], errors="coerce").to_numpy(dtype=float)
@@ -2142,6 +2231,8 @@ def gap_evolution(
         raise SchemaError(f"measure must be 'difference' or 'ratio', not {measure!r}")
     a1 = t1.attrs.get("qpvgeo", {}) if isinstance(t1.attrs, dict) else {}
     a0 = t0.attrs.get("qpvgeo", {}) if isinstance(t0.attrs, dict) else {}
+    t0, t1 = _bare(t0), _bare(t1)
+    territory_t0, territory_t1 = _bare(territory_t0), _bare(territory_t1)
     key = key or a1.get("key") or _validate.find_column(t1, list(_ID_CANDIDATES))
     key_t0 = key_t0 or a0.get("key") or _validate.find_column(t0, list(_ID_CANDIDATES))
     if key is None or key not in t1.columns:
@@ -2306,6 +2397,7 @@ def gap_summary(evolution: pd.DataFrame, *, zone_label: str = "zones") -> pd.Dat
         "L'écart au territoire s'est accru pour 15 des 30 IRIS (50 %) …").
     """
     attrs = evolution.attrs.get("qpvgeo", {}) if isinstance(evolution.attrs, dict) else {}
+    evolution = _bare(evolution)
     required = ["gap_trend", "situation", "quadrant", "position_t1", "name"]
     _validate.require_columns(evolution, required, name="evolution",
                               hint="pass the result of gap_evolution")
@@ -2352,7 +2444,7 @@ def gap_summary(evolution: pd.DataFrame, *, zone_label: str = "zones") -> pd.Dat
                if n_data < len(evolution) else "") + ".")
     elif n_data:
         share = format_value(row["share_gap_widened"], "share", 0)
-        sentence = (f"L'écart à {territory} s'est accru pour {row['n_gap_widened']} des "
+        sentence = (f"L'écart au territoire s'est accru pour {row['n_gap_widened']} des "
                     f"{n_data} {zone_label} ({share}) et réduit pour {row['n_gap_narrowed']}")
         if not neutral:
             sentence += (f" ; la situation s'est dégradée pour {row['n_worsened']} et "

@@ -1101,8 +1101,8 @@ def _assign_to_zones(bld: np.ndarray, zon: np.ndarray) -> np.ndarray:
     out = np.full(n, -1, dtype=np.int64)
     if not n or not len(zon):
         return out
-    tree = shapely.STRtree(zon)
-    bi, zi = tree.query(bld, predicate="intersects")
+    # zones as the queries (prepared once by GEOS), buildings in the tree
+    zi, bi = shapely.STRtree(bld).query(zon, predicate="intersects")
     if not len(bi):
         return out
     area = np.asarray(shapely.area(bld), dtype=float)

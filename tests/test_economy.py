@@ -253,3 +253,14 @@ def test_demo_economy_tables_for_every_qpv_and_the_territory(demo):
         assert (out[f"sector_{y}_known_count"] + out[f"sector_{y}_unknown_count"]
                 == out[f"estab_{y}_count"]).all()
     assert out["creations_2023_ei_share"].between(0, 1).all()
+
+
+def test_creation_shares_missing_with_their_reason(stock2017, stock2023, zones):
+    out = creations([stock2017, stock2023], zones, years=[2017, 2023])
+    # QB: no creation in 2023 → the micro-entrepreneur share is 0 / 0: missing, with "zero"
+    assert np.isnan(out.loc["QB", "creations_2023_ei_share"])
+    assert out.loc["QB", "creations_2023_ei_share_missing_reason"] == "zero"
+    assert pd.isna(out.loc["QA", "creations_2023_ei_share_missing_reason"])
+    with pytest.warns(DataQualityWarning, match="legal-category"):
+        no_cat = creations(stock2023.drop(columns="categorie_juridique"), zones, years=[2023])
+    assert (no_cat["creations_2023_ei_share_missing_reason"] == "no_legal_category").all()

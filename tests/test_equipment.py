@@ -35,6 +35,7 @@ from qpvgeo.equipment import (
     assign_points,
     attach_attributes,
     equipment_access,
+    reach_pairs,
     walking_reach_m,
 )
 from qpvgeo.errors import DataQualityWarning, DuplicateKeyError, MissingCRSError, SchemaError
@@ -362,3 +363,48 @@ def test_graph_joins_t_junctions_but_not_crossings():
     assert d[nodes] == pytest.approx([50 + 100, 100])
     assert g.n_nodes == 2 + 1 + 1 + 2  # A's ends, the junction, B's far end, C's ends
     assert len(g.main_nodes) == 4  # C is a separate component
+
+
+def _line_graph() -> WalkingGraph:
+    # nodes 0-1-2-3 along y = 0 every 100 m, and a branch 1-4 going north 300 m:
+    #
+    #         4 (100, 300)
+    #         |
+    #   0 --- 1 --- 2 --- 3
+    #  (0,0) (100,0) (200,0) (300,0)
+    xy = np.array([[0, 0], [100, 0], [200, 0], [300, 0], [100, 300]], dtype=float)
+    return WalkingGraph(xy, np.array([0, 1, 2, 1]), np.array([1, 2, 3, 4]),
+                        np.array([100.0, 100.0, 100.0, 300.0]))
+
+
+def test_reachable_segments_cut_where_the_reach_runs_out():
+    g = _line_graph()
+    segs = g.reachable_segments(np.array([[0.0, 0.0]]), 250.0)
+    # 0-1 and 1-2 whole (100 + 100 m); 2-3 reached from 2 with 250 - 200 = 50 m left;
+    # 1-4 reached from 1 with 250 - 100 = 150 m left
+    assert sum(shapely.length(segs)) == pytest.approx(100 + 100 + 50 + 150)
+    ends = {tuple(np.round(shapely.get_coordinates(s)[-1], 3)) for s in segs}  # 1e-6 m snap
+    assert (250.0, 0.0) in ends
+    assert (100.0, 150.0) in ends
+    area = g.service_area(np.array([[0.0, 0.0]]), 250.0, buffer_m=10.0, simplify_m=0)
+    inside = shapely.points([[240, 0], [100, 140], [0, 5]])
+    outside = shapely.points([[270, 0], [100, 170], [150, 40]])
+    assert shapely.contains(area, inside).all()
+    assert not shapely.intersects(area, outside).any()
+
+
+def test_reach_pairs_by_hand():
+    zones = gpd.GeoDataFrame({"code": ["A", "B"]}, index=["za", "zb"],
+                             geometry=[shapely.box(0, 0, 100, 100),
+                                       shapely.box(1000, 0, 1100, 100)], crs=2154)
+    # equipment 0 inside A, 1 at 50 m from A, 2 at 400 m from B
+    eq = gpd.GeoDataFrame({"kind": ["x", "x", "x"]},
+                          geometry=shapely.points([[50, 50], [150, 50], [1500, 50]]), crs=2154)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        acc = equipment_access(eq, zones, reach_m=100.0)
+    pairs = reach_pairs(acc, "x")
+    assert pairs.to_dict("list") == {"zone": ["za", "za"], "equipment_pos": [0, 1]}
+    assert acc["x_reach_count"].tolist() == [2.0, 0.0]
+    with pytest.raises(SchemaError, match="no reach information for kind 'y'"):
+        reach_pairs(acc, "y")

@@ -266,7 +266,7 @@ def test_zone_indicators_computed_tables_with_estimate_flags(zones, territory):
                            "pop": [1000.0, 2000.0, 500.0], "pop_is_estimate": False},
                           index=zones.index)
     v = zone_indicators(zones, computed=[housing, health], vintage={"rpls": 2021, "bpe": 2023})
-    assert v.attrs["qpvgeo"]["indicators"] == ["part_logements_sociaux",
+    assert v.attrs["qpvgeo"]["indicators"] == ["logements_sociaux", "part_logements_sociaux",
                                                "medecins_generalistes_pour_10000"]
     assert v["part_logements_sociaux"].iloc[:2].tolist() == pytest.approx([800 / 1000,
                                                                            1500 / 2000])
@@ -296,7 +296,10 @@ def test_zone_indicators_keeps_geometry_and_flags_illustrative(zones, official):
     assert isinstance(v, gpd.GeoDataFrame)
     assert v.crs.to_epsg() == 2154
     assert v["is_illustrative"].tolist() == [True, True, False]
-    assert v.loc[10, "taux_emploi_1564_source"].startswith("illustratif")
+    # what the figure stands for, marked as illustrative
+    assert v.loc[10, "taux_emploi_1564_source"] == (
+        "INSEE, recensement de la population (bases infracommunales IRIS) (données "
+        "illustratives)")
 
 
 def test_territory_sums_units_and_uses_official_median(territory):
@@ -330,7 +333,7 @@ def test_territory_median_is_never_summed_and_secret_sum_is_missing():
     t = territory_indicators(units, vintage=2020, indicators=["revenu_median", "population",
                                                                "taux_emploi_1564"])
     assert np.isnan(t["revenu_median"].iloc[0])
-    assert "non additif" in t["revenu_median_missing_reason"].iloc[0]
+    assert "non calculable à partir des IRIS" in t["revenu_median_missing_reason"].iloc[0]
     assert np.isnan(t["population"].iloc[0])
     assert "P20_POP" in t["population_missing_reason"].iloc[0]
     assert t["taux_emploi_1564"].iloc[0] == pytest.approx(30 / 60)
@@ -436,13 +439,13 @@ def test_portrait_median_from_official_aggregate_and_references(values, territor
 def test_portrait_median_without_official_aggregate_is_not_computed(values, territory):
     r = portrait_table(values, territory, indicators=["revenu_median"]).loc["revenu_median"]
     assert np.isnan(r["zones_value"])
-    assert "une médiane ne s'agrège pas" in r["missing_reason"]
+    assert "une médiane ne s'additionne ni ne se moyenne" in r["missing_reason"]
 
 
 def test_portrait_keeps_indicator_the_territory_lacks(values):
     units = pd.DataFrame({"P20_POP": [6000.0, 4000.0], "DISP_MED20": [15000.0, 16000.0]})
     terr = territory_indicators(units, vintage=2020, name="CALL")
-    assert "non additif" in terr["revenu_median_missing_reason"].iloc[0]
+    assert "non calculable à partir des IRIS" in terr["revenu_median_missing_reason"].iloc[0]
     p = portrait_table(values, terr)
     assert list(p.index) == ["population", "revenu_median", "taux_pauvrete",
                              "taux_emploi_1564"]
@@ -451,7 +454,7 @@ def test_portrait_keeps_indicator_the_territory_lacks(values):
     assert "absent du tableau du territoire" in r["missing_reason"]
     assert r["zones_value"] == pytest.approx(945 / 2100)  # zones still summarised
     assert r["comparison"] == ""
-    assert "non additif" in p.loc["revenu_median", "missing_reason"]
+    assert "non calculable à partir des IRIS" in p.loc["revenu_median", "missing_reason"]
 
 
 def test_portrait_territory_value_from_reference_table(values):
@@ -476,7 +479,7 @@ def test_portrait_published_rates_partial_data(values, territory):
     assert r["n_zones_with_data"] == 1
     assert r["zones_without_data"] == "Cité B; Cité C"
     assert np.isnan(r["zones_value"])  # rates without numerator: not aggregated
-    assert "agrégat non calculable" in r["missing_reason"]
+    assert "les taux sont publiés sans leurs effectifs" in r["missing_reason"]
     assert r["comparison"] == "C'est 1,7 fois plus"  # 0.60 / 0.36
 
 
@@ -498,7 +501,7 @@ def test_portrait_illustrative_is_labelled(zones, official, territory):
                         indicators=["taux_emploi_1564"])
     r = portrait_table(v, territory).loc["taux_emploi_1564"]
     assert r["is_illustrative"]
-    assert r["source"].startswith("illustratif")
+    assert r["source"].endswith("(données illustratives)")
 
 
 def test_portrait_rejects_bad_inputs(values, territory):
@@ -578,7 +581,7 @@ def test_gap_evolution_quadrants_by_hand(evo_inputs):
     assert (s["n_unfavourable_t1"], s["n_favourable_t1"]) == (3, 1)
     assert s["zones_without_data"] == "624980104"
     assert s["sentence"] == (
-        f"L'écart à CALL s'est accru pour 2 des 3 IRIS (67{NBSP}%) et réduit pour 1 ; la "
+        f"L'écart au territoire s'est accru pour 2 des 3 IRIS (67{NBSP}%) et réduit pour 1 ; la "
         "situation s'est dégradée pour 1 et améliorée pour 2 (1 IRIS sans donnée).")
 
 
@@ -847,8 +850,16 @@ def test_read_reference_table_quoted_figures_of_the_diagnostic():
     with pytest.warns(DataQualityWarning) as rec:
         r = read_reference_table(path)
     messages = " ".join(str(w.message) for w in rec)
-    assert "rsa_recipients_share" in messages      # not computed by qpvgeo: left out, said
-    assert "poverty_rate_declared_income" in messages  # declared ≠ disposable income
+    # not computed by qpvgeo: left out, said in a short message (the first names, the count)
+    dropped = r.attrs["qpvgeo"]["dropped_indicators"]
+    assert "rsa_recipients_share" in dropped
+    assert "poverty_rate_declared_income" in dropped  # declared ≠ disposable income
+    assert f"about {len(dropped)} indicator(s) qpvgeo does not compute" in messages
+    assert "brevet_success_rate" in messages
+    assert "more)" in messages
+    # indicators qpvgeo computes from RPLS and SIRENE are read through their aliases
+    assert {"evolution_etablissements", "part_rpls_avant_1949", "part_creations_ei",
+            "part_etab_commerce_transport_hr", "logements_sociaux"} <= set(r["indicator"])
     assert "have no vintage" in messages
     med = r[r["indicator"] == "revenu_median"].set_index("level")["value"]
     assert med.to_dict() == {"epci": 17020, "ensemble_qpv": 10619, "departement": 19110,
@@ -994,4 +1005,38 @@ def test_demo_portrait_and_gap_evolution_for_every_qpv(demo):
     ei = gap_evolution(iris_v[2015], iris_v[2020], t15, t20, "part_sans_diplome")
     si = gap_summary(ei, zone_label="IRIS").iloc[0]
     assert si["n_zones"] == len(codes)
-    assert si["sentence"].startswith("L'écart à CA de Lens-Liévin s'est accru pour ")
+    assert si["sentence"].startswith("L'écart au territoire s'est accru pour ")
+
+
+def test_computed_indicators_of_rpls_and_sirene_by_hand():
+    # per-zone counts as the portrait names them (housing and economy tables)
+    zones = pd.DataFrame({"code_qpv": ["QN06201M", "QN06202M"], "nom_qpv": ["A", "B"]})
+    counts = pd.DataFrame({
+        "code_qpv": ["QN06201M", "QN06202M"],
+        "estab_t0_count": [10.0, 20.0], "estab_change_count": [5.0, -2.0],
+        "creations_t1_count": [10.0, 2.0], "creations_t1_ei_count": [8.0, 1.0],
+        "rpls_count": [300.0, 100.0]})
+    v = zone_indicators(zones, computed=[counts], vintage={"sirene": 2023, "rpls": 2021})
+    assert v["evolution_etablissements"].tolist() == pytest.approx([5 / 10, -2 / 20])
+    assert v["part_creations_ei"].tolist() == pytest.approx([8 / 10, 1 / 2])
+    terr_counts = pd.DataFrame({"estab_t0_count": [100.0], "estab_change_count": [29.0],
+                                "creations_t1_count": [40.0],
+                                "creations_t1_ei_count": [30.0], "rpls_count": [1000.0]})
+    keys = ["evolution_etablissements", "part_creations_ei", "logements_sociaux"]
+    terr = compute_indicators(terr_counts, vintage={"sirene": 2023, "rpls": 2021},
+                              indicators=keys)
+    terr.insert(0, "nom", "T")
+    table = portrait_table(v, terr, indicators=keys)
+    r = table.loc["evolution_etablissements"]
+    assert r["territory_value"] == pytest.approx(29 / 100)
+    assert r["zones_value"] == pytest.approx((5 - 2) / (10 + 20))  # ratio of sums
+    assert table.loc["part_creations_ei", "zones_value"] == pytest.approx((8 + 1) / (10 + 2))
+    # a count: the QPV's share of the territory's social dwellings, (300 + 100) / 1 000
+    assert table.loc["logements_sociaux", "comparison"] == f"soit 40,0{NBSP}% du total T"
+    # the diagnostic's names of these indicators are read from reference tables
+    refs = read_reference_table(pd.DataFrame({
+        "level": ["qpv_france"], "name": ["QPV de France métropolitaine"],
+        "indicator": ["establishments_change_2017_2023"], "value": ["53 %"],
+        "vintage": ["2023"], "source": ["ANCT"]}))
+    assert refs["indicator"].tolist() == ["evolution_etablissements"]
+    assert refs["level"].tolist() == ["france_qpv"]
