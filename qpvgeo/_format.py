@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any
 
-__all__ = ["INDICATOR_LABELS", "SHORT_LABELS", "esc", "fmt", "indicator_label",
-           "indicator_unit"]
+__all__ = ["INDICATOR_LABELS", "REASON_TEXTS", "SHORT_LABELS", "esc", "fmt",
+           "indicator_label", "indicator_unit", "is_reason_code", "reason_text"]
 
 NNBSP = "\u202f"
 
@@ -63,6 +64,8 @@ INDICATOR_LABELS: dict[str, tuple[str, str]] = {
     "area_ha": ("Superficie", "ha"),
     "allocation": ("Part des effectifs reportée", "share"),
     "territory_share": ("Part de la surface dans le territoire", "share"),
+    "motif_carte": ("Donnée manquante", "text"),
+    "ips": ("Indice de position sociale (IPS)", "index"),
 }
 
 
@@ -137,8 +140,10 @@ def indicator_unit(column: str) -> str:
     if column.endswith(("_share", "_rate")) or column.startswith("share_") \
             or "_share_" in column:
         return "share"
-    if column.endswith(("_count", "_n")) or column.startswith("n_"):
+    if column.endswith(("_count", "_n", "_dwellings")) or column.startswith("n_"):
         return "count"
+    if "_ips_" in column or column.endswith("_ips"):
+        return "index"
     if column.endswith("_m2"):
         return "m2"
     if column.endswith("_ha"):
@@ -148,6 +153,77 @@ def indicator_unit(column: str) -> str:
     if column.endswith("_per10k"):
         return "per10k"
     return "number"
+
+
+REASON_TEXTS: dict[str, str] = {
+    "not_given": "population non fournie au calcul",
+    "missing": "dénominateur manquant (donnée absente ou secrète)",
+    "zero": "dénominateur nul",
+    "negative": "dénominateur négatif (donnée incohérente)",
+    "numerator_missing": "numérateur manquant (donnée absente ou secrète)",
+    "no_dwelling_offered": "aucun logement social proposé à la location dans la zone",
+    "no_mode_column": "vacance non calculable : le fichier RPLS n'indique pas l'occupation "
+                      "des logements (colonne MODE)",
+    "no_classed_housing_in_zone": "aucun logement classé dans la zone",
+    "no_dwellings_column": "la couche qualité n'a pas de colonne du nombre de logements",
+    "no_legal_category": "catégorie juridique absente des fichiers SIRENE",
+    "secret": "secret statistique (moins de 3 unités)",
+}
+"""Plain French wording of the machine reason codes of the engine (``*_missing_reason`` of
+:mod:`qpvgeo.equipment`, :mod:`qpvgeo.housing`, :mod:`qpvgeo.economy`)."""
+
+# (column pattern, code) -> wording more precise than the generic one
+_COLUMN_REASONS: list[tuple[str, str, str]] = [
+    (r"^estab_change", "zero", "aucun établissement à la première date"),
+    (r"^creations_change", "zero", "aucune création la première année"),
+    (r"^creations_\d+_ei_share", "zero", "aucune création dans l'année"),
+    (r"per_(?:1000_|10000_)?inhab|per_10000|^pop", "zero", "population nulle"),
+    (r"share_of_rp", "zero", "aucune résidence principale dans la zone"),
+    (r"share_of_rp", "not_given", "résidences principales non fournies au calcul"),
+]
+
+_CODE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+
+
+def is_reason_code(value: Any) -> bool:
+    """True for a machine reason code such as ``no_mode_column`` or ``zero``."""
+    return isinstance(value, str) and bool(_CODE.match(value.strip()))
+
+
+def reason_text(value: Any, column: str | None = None) -> str:
+    """Plain French reason for a missing value (machine codes translated, text kept).
+
+    Parameters
+    ----------
+    value
+        A ``*_missing_reason`` cell: a code of :data:`REASON_TEXTS`, French text, or missing.
+    column
+        The column it explains (``creations_2023_ei_share``), for a more precise wording.
+
+    Returns
+    -------
+    str
+        French text; ``""`` for a missing or empty cell; an unknown code becomes "valeur non
+        calculable" (the code stays in the exports' code column).
+    """
+    if _is_missing(value):
+        return ""
+    text = str(value).strip()
+    if not text:
+        return ""
+    if not is_reason_code(text):
+        return text
+    codes = [c for c in text.split(";") if c]
+    out = []
+    for code in codes:
+        specific = None
+        if column:
+            for pattern, c, wording in _COLUMN_REASONS:
+                if c == code and re.search(pattern, column):
+                    specific = wording
+                    break
+        out.append(specific or REASON_TEXTS.get(code, "valeur non calculable"))
+    return " ; ".join(dict.fromkeys(out))
 
 
 def _is_missing(value: Any) -> bool:
@@ -191,7 +267,7 @@ def fmt(value: Any, unit: str = "number", *, digits: int | None = None) -> str:
     unit
         ``share`` (0–1, shown as a percentage: 0.123 → ``12,3 %``), ``pct_points`` (difference
         of shares, shown in points), ``count``, ``eur``, ``per10k``, ``m``, ``m2``, ``ha``,
-        ``ratio`` (``×1,4``) or ``number``.
+        ``ratio`` (``×1,4``), ``index`` (one decimal, e.g. an IPS) or ``number``.
     digits
         Decimals (defaults depend on the unit).
 
@@ -220,7 +296,7 @@ def fmt(value: Any, unit: str = "number", *, digits: int | None = None) -> str:
         suffix = {"m": "m", "m2": "m²", "ha": "ha"}[unit]
         return _decimal(v, 0 if (digits is None and unit != "ha") else (digits or 1)) \
             + f"{NNBSP}{suffix}"
-    if unit == "per10k":
+    if unit in ("per10k", "index"):
         return _decimal(v, 1 if digits is None else digits)
     d = digits if digits is not None else (0 if v.is_integer() else 2)
     return _decimal(v, d)

@@ -166,6 +166,7 @@ def gap_quadrant(
     x_label: str | None = None, y_label: str | None = None, title: str | None = None,
     unit: str = "pct_points", source_note: str | None = None,
     x_left: str | None = None, x_right: str | None = None, illustrative: bool = False,
+    max_labels: int | None = 25,
 ) -> Figure:
     """Quadrant scatter of the gap evolution: one point per zone.
 
@@ -184,12 +185,16 @@ def gap_quadrant(
     x_left, x_right
         Words written at the left and right ends of the horizontal axis (e.g.
         "dégradation" / "amélioration" when ``x`` is signed so that right is better).
+    max_labels
+        Name at most this many points, those farthest from the centre (axes scaled to the
+        same range), so that a cloud of IRIS stays readable; ``None`` names them all. The
+        note says how many are named.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Quadrant names are written in the corners; zones with a missing value are listed in
-        the note, not drawn.
+        The corners say how many zones have a widening and a narrowing gap; zones with a
+        missing value are listed in the note, not drawn.
     """
     _need(table, [x, y, label_col], "gap table")
     xv = pd.to_numeric(table[x], errors="coerce").to_numpy(dtype=float)
@@ -201,18 +206,26 @@ def gap_quadrant(
         ax.axhline(0, color="#333333", lw=0.8)
         ax.axvline(0, color="#333333", lw=0.8)
         ax.scatter(xv[ok], yv[ok], s=28, color=_BAR, zorder=3)
-        for xi, yi, lab in zip(xv[ok], yv[ok], table[label_col].to_numpy()[ok], strict=True):
-            ax.annotate(str(lab), (xi, yi), xytext=(3, 3), textcoords="offset points",
-                        fontsize=7, parse_math=False)
         lim_x = float(np.nanmax(np.abs(xv[ok]))) * 1.25 if ok.any() else 1.0
         lim_y = float(np.nanmax(np.abs(yv[ok]))) * 1.25 if ok.any() else 1.0
         lim_x, lim_y = lim_x or 1.0, lim_y or 1.0
+        named = np.ones(int(ok.sum()), dtype=bool)
+        if max_labels is not None and ok.sum() > max_labels:
+            far = np.hypot(xv[ok] / lim_x, yv[ok] / lim_y)
+            named[:] = False
+            named[np.argsort(-far, kind="stable")[:max_labels]] = True
+        for xi, yi, lab, show in zip(xv[ok], yv[ok], table[label_col].to_numpy()[ok], named,
+                                     strict=True):
+            if show:
+                ax.annotate(str(lab), (xi, yi), xytext=(3, 3), textcoords="offset points",
+                            fontsize=7, parse_math=False)
         ax.set_xlim(-lim_x, lim_x)
         ax.set_ylim(-lim_y, lim_y)
-        ax.text(0.02, 0.98, "écart qui se creuse", va="top", fontsize=8, color="#555555",
-                transform=ax.transAxes)
-        ax.text(0.02, 0.02, "écart qui se réduit", va="bottom", fontsize=8, color="#555555",
-                transform=ax.transAxes)
+        n_up, n_down = int((yv[ok] > 0).sum()), int((yv[ok] < 0).sum())
+        ax.text(0.02, 0.98, f"écart qui se creuse ({n_up})", va="top", fontsize=8,
+                color="#555555", transform=ax.transAxes)
+        ax.text(0.02, 0.02, f"écart qui se réduit ({n_down})", va="bottom", fontsize=8,
+                color="#555555", transform=ax.transAxes)
         if x_left:
             ax.text(0.02, 0.5, "← " + _plain(x_left), va="bottom", fontsize=8,
                     color="#555555", transform=ax.transAxes)
@@ -224,6 +237,10 @@ def gap_quadrant(
         ax.set_xlabel(_plain(x_label or x))
         ax.set_ylabel(_plain(y_label or y))
         note = source_note or ""
+        if not named.all():
+            note = (note + " — " if note else "") + (
+                f"noms des {int(named.sum())} zones les plus éloignées du centre sur "
+                f"{len(named)}")
         if (~ok).any():
             miss = ", ".join(map(str, table[label_col].to_numpy()[~ok]))
             note = (note + " — " if note else "") + f"non représentés (donnée manquante) : {miss}"

@@ -64,12 +64,15 @@ FILE_KEYS: dict[str, str] = {
     "qualite_logement": "Qualité du logement (couche PLH)",
     "rpls": "Logements sociaux (RPLS)",
     "bpe": "Équipements (BPE)",
+    "colleges": "Collèges (IPS et éducation prioritaire REP / REP+)",
     "voirie": "Voirie piétonne (lignes des rues, pour les distances à pied)",
     "sirene_t0": "Établissements SIRENE, première date",
     "sirene_t1": "Établissements SIRENE, seconde date",
     "insee_iris": "Indicateurs INSEE par IRIS (recensement, Filosofi)",
     "insee_iris_t0": "Indicateurs INSEE par IRIS, millésime précédent",
-    "insee_commune": "Indicateurs INSEE par commune",
+    "insee_commune": "Indicateurs INSEE par commune (Filosofi des communes)",
+    "insee_epci": "Indicateurs INSEE de l'EPCI (Filosofi : médiane et taux de pauvreté du "
+                  "territoire)",
     "insee_qpv": "Indicateurs officiels par QPV (INSEE / ONPV)",
     "insee_qpv_t0": "Indicateurs officiels par QPV, millésime précédent (périmètres 2015)",
     "correspondance_qpv": "Liste de correspondance QPV 2024 / QPV 2015 (ANCT)",
@@ -78,9 +81,11 @@ FILE_KEYS: dict[str, str] = {
 """Layers and tables a configuration may name, with their French label (report notes)."""
 
 MULTI_FILE_KEYS: frozenset[str] = frozenset({"insee_iris", "insee_iris_t0", "insee_qpv",
-                                             "insee_qpv_t0"})
+                                             "insee_qpv_t0", "insee_commune", "insee_epci"})
 """Tables that may be given as a list of files (one per INSEE base: population, activité,
-diplômes, logement, familles, Filosofi…); the files are joined on their code column."""
+diplômes, logement, familles, Filosofi…, or one per vintage for the commune and EPCI
+Filosofi files: their variables are named by year, ``MED20``, ``MED15``); the files are joined
+on their code column."""
 
 VINTAGE_DEFAULTS: dict[str, str] = {
     "qpv": "2024",
@@ -90,6 +95,7 @@ VINTAGE_DEFAULTS: dict[str, str] = {
     "filosofi_t0": "2015",
     "rpls": "2023",
     "bpe": "2023",
+    "colleges": "2022",
     "sirene_t0": "2017",
     "sirene_t1": "2023",
     "batiments": "2024",
@@ -347,11 +353,14 @@ DEMO_DATASETS: dict[str, str | tuple[str, ...]] = {
     "qualite_logement": "housing_quality",
     "rpls": "rpls",
     "bpe": "bpe",
+    "colleges": "colleges",
     "voirie": "streets",
     "sirene_t0": "sirene_2017",
     "sirene_t1": "sirene_2023",
     "insee_iris": tuple(f"{b}_2020" for b in _CENSUS_BASES),
     "insee_iris_t0": tuple(f"{b}_2015" for b in _CENSUS_BASES),
+    "insee_commune": ("filosofi_communes_2020", "filosofi_communes_2015"),
+    "insee_epci": ("filosofi_epci_2020", "filosofi_epci_2015"),
     "insee_qpv": "qpv_indicators_2020",
     "insee_qpv_t0": "qpv_indicators_2015",
     "correspondance_qpv": "qpv_correspondence",
@@ -421,7 +430,12 @@ qpv = "donnees/QP2024_France_hexagonale_LB93.shp"
 #               "donnees/BASE_TD_FILO_DISP_IRIS_2020.csv"]
 # insee_iris_t0 = ["donnees/base-ic-evol-struct-pop-2015.csv",
 #                  "donnees/base-ic-activite-residents-2015.csv"]
-# insee_commune = "donnees/base-cc-filosofi-2020.csv"
+# Filosofi de l'EPCI (médiane et taux de pauvreté du territoire, qu'on ne peut pas
+# recalculer à partir des IRIS) et des communes ; une table par millésime :
+# insee_epci = ["donnees/base-cc-filosofi-2020_EPCI.csv",
+#               "donnees/base-cc-filosofi-2015_EPCI.csv"]
+# insee_commune = ["donnees/base-cc-filosofi-2020_COM.csv",
+#                  "donnees/base-cc-filosofi-2015_COM.csv"]
 # insee_qpv = "donnees/indicateurs_qpv_onpv.csv"   # tables officielles par QPV
 # insee_qpv_t0 = "donnees/indicateurs_qp2015.csv"  # idem, QPV 2015, millésime précédent
 # correspondance_qpv = "donnees/liste-correspondance-qp2024-qp2015.csv"   # ANCT
@@ -437,6 +451,9 @@ qpv = "donnees/QP2024_France_hexagonale_LB93.shp"
 # Logements sociaux (RPLS, un logement par ligne) et équipements (BPE).
 # rpls = "donnees/RPLS_2023.csv"
 # bpe = "donnees/BPE23.csv"
+# Collèges : IPS et appartenance à l'éducation prioritaire, avec coordonnées (Éducation
+# nationale : fr-en-ips_colleges joint à l'annuaire de l'éducation).
+# colleges = "donnees/colleges_ips.csv"
 # Rues (BD TOPO TRONCON_DE_ROUTE ou OSM) : distances à pied sur le réseau plutôt qu'à vol
 # d'oiseau (facultatif).
 # voirie = "donnees/TRONCON_DE_ROUTE.shp"
@@ -453,6 +470,7 @@ filosofi = "2020"
 filosofi_t0 = "2015"
 rpls = "2023"
 bpe = "2023"
+colleges = "2022"           # rentrée scolaire de l'IPS (2022 = 2022-2023)
 sirene_t0 = "2017"
 sirene_t1 = "2023"
 batiments = "2024"

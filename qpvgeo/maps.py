@@ -62,6 +62,7 @@ __all__ = [
     "STATIC_DIR",
     "class_breaks",
     "encode_buildings",
+    "fisher_jenks_bins",
     "health_icon",
     "palette",
     "portrait_map",
@@ -107,6 +108,7 @@ DEFAULT_HEAT_CLASSES: tuple[tuple[str, str], ...] = (
 """Fallback heat-loss classes (label, colour) when no scheme is given: blue → yellow → red."""
 
 UNCLASSIFIED_COLOUR = "#9e9e9e"
+_WALK_COLOURS = ["#1b9e77", "#66a61e", "#7570b3", "#e7298a"]
 MISSING_COLOUR = "#d9d9d9"
 # Sequential palette for the QPV choropleth (ColorBrewer YlOrRd-like, 7 steps max).
 _CHORO = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026", "#800026"]
@@ -309,6 +311,59 @@ _READY_JS = """
 # frames painted — read by the browser test to report the draw time.
 
 
+def fisher_jenks_bins(sorted_values: np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of the ``k`` Fisher-Jenks classes of sorted values (exact optimum).
+
+    The classes minimise the sum of squared deviations from their means (dynamic programming
+    over the sorted values, O(k·n²)). Same result and tie rule as
+    ``mapclassify.FisherJenks(values, k).bins`` (checked in the tests), without importing
+    mapclassify (which loads SciPy's statistics and scikit-learn: 2 s at start-up).
+
+    Parameters
+    ----------
+    sorted_values
+        Values sorted in increasing order (at least ``k`` distinct ones).
+    k
+        Number of classes (≥ 2).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``k`` upper bounds, the last being the maximum.
+    """
+    x = np.asarray(sorted_values, dtype=float)
+    n = len(x)
+    s1 = np.concatenate([[0.0], np.cumsum(x)])
+    s2 = np.concatenate([[0.0], np.cumsum(x * x)])
+    inf = np.inf
+    cost = np.full((n + 1, k + 1), inf)  # cost[l, j]: best j classes over x[0:l]
+    cost[0, 0] = 0.0
+    cost[1, 1:] = 0.0
+    start = np.ones((n + 1, k + 1), dtype=np.int64)  # 1-based first index of the last class
+    for end in range(2, n + 1):
+        first = np.arange(1, end + 1)  # candidate first index (1-based) of the last class
+        cnt = end - first + 1
+        sum1 = s1[end] - s1[first - 1]
+        var = (s2[end] - s2[first - 1]) - sum1 * sum1 / cnt
+        cost[end, 1] = var[0]
+        start[end, 1] = 1
+        for j in range(2, k + 1):
+            cand = var[1:] + cost[first[1:] - 1, j - 1]  # first index ≥ 2
+            # smallest first index among the minima (mapclassify keeps the last one tried,
+            # trying first indices in decreasing order with ">=")
+            best = int(np.flatnonzero(cand == cand.min())[0])
+            cost[end, j] = cand[best]
+            start[end, j] = first[1:][best]
+    bins = np.empty(k)
+    bins[k - 1] = x[-1]
+    last = n
+    for j in range(k, 1, -1):
+        pivot = int(start[last, j])
+        bins[j - 2] = x[pivot - 2]
+        last = pivot - 1
+    return bins
+
+
 def class_breaks(values: pd.Series, k: int = 5, scheme: str = "FisherJenks"
                  ) -> tuple[np.ndarray, list[float]]:
     """Return the class of each value (-1 when missing) and the classes' upper bounds.
@@ -327,10 +382,6 @@ def class_breaks(values: pd.Series, k: int = 5, scheme: str = "FisherJenks"
     tuple
         Class index per value (numpy int array) and the upper bound of each class.
     """
-    import warnings
-
-    import mapclassify
-
     v = pd.to_numeric(values, errors="coerce").astype(float)
     valid = v.notna().to_numpy()
     idx = np.full(len(v), -1, dtype=np.int64)
@@ -342,6 +393,15 @@ def class_breaks(values: pd.Series, k: int = 5, scheme: str = "FisherJenks"
     if k_eff == 1:
         idx[valid] = 0
         return idx, [float(y.max())]
+    if scheme.replace("_", "").lower() == "fisherjenks":
+        bins = fisher_jenks_bins(np.sort(y), k_eff)
+        # as mapclassify.bin1d: class = first bin whose upper bound is >= the value
+        idx[valid] = np.searchsorted(bins, y, side="left")
+        return idx, [float(b) for b in bins]
+    import warnings
+
+    import mapclassify
+
     with warnings.catch_warnings():  # "Numba not installed": speed only, not a data issue
         warnings.filterwarnings("ignore", message="Numba not installed")
         classifier = mapclassify.classify(y, scheme=scheme, k=k_eff)
@@ -379,40 +439,42 @@ def _aggregate_cells(
     """Aggregate buildings (Lambert-93) into square cells; return encoded cells for the page."""
     if len(b93) == 0:
         return []
+    from pyproj import Transformer
+
     cent = shapely.centroid(np.asarray(b93.geometry.array))
     xy = shapely.get_coordinates(cent)
     ix = np.floor(xy[:, 0] / cell_m).astype(np.int64)
     iy = np.floor(xy[:, 1] / cell_m).astype(np.int64)
-    frame = pd.DataFrame({"ix": ix, "iy": iy, "c": cls})
     n_classes = len(labels)
-    counts = pd.crosstab([frame["ix"], frame["iy"]], frame["c"]).reindex(
-        columns=range(-1, n_classes), fill_value=0)
-    corners = []
-    for (cx, cy) in counts.index:
-        x0, y0 = cx * cell_m, cy * cell_m
-        corners.append(shapely.box(x0, y0, x0 + cell_m, y0 + cell_m))
-    boxes = gpd.GeoSeries(corners, crs=b93.crs).to_crs("EPSG:4326")
-    cells: list[list[Any]] = []
-    for geom, (_, row) in zip(boxes, counts.iterrows(), strict=True):
-        classified = row.drop(-1)
-        n_all = int(row.sum())
-        n_cls = int(classified.sum())
-        if n_cls:
-            major = int(classified.to_numpy().argmax())
-            colour_idx = major
-            n_strong = int(sum(int(classified[c]) for c in strong))
-            share = fmt(n_strong / n_cls, "share")
-        else:
-            colour_idx = n_classes  # unclassified colour
-            share = "n.d."
-        parts = [f"{esc(labels[c])} : {int(classified[c])}" for c in range(n_classes)
-                 if int(classified[c])]
-        tip = (f"<b>Carreau de {fmt(cell_m, 'm')}</b><br>{n_all} bâtiments, {n_cls} classés"
-               f"<br>Déperditions fortes ou excessives : {share}"
+    cells, inverse = np.unique(np.stack([ix, iy], axis=1), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    # counts[cell, class + 1]: column 0 for unclassified buildings (class -1)
+    counts = np.zeros((len(cells), n_classes + 1), dtype=np.int64)
+    np.add.at(counts, (inverse, np.clip(cls, -1, n_classes - 1) + 1), 1)
+    classified = counts[:, 1:]
+    n_all = counts.sum(axis=1)
+    n_cls = classified.sum(axis=1)
+    major = np.where(n_cls > 0, classified.argmax(axis=1), n_classes)
+    n_strong = classified[:, sorted(strong)].sum(axis=1) if strong else np.zeros(len(cells))
+    # corners (south-west, south-east, north-east, north-west) in WGS84, latitude first
+    x0, y0 = cells[:, 0] * cell_m, cells[:, 1] * cell_m
+    cx = np.stack([x0, x0 + cell_m, x0 + cell_m, x0], axis=1).ravel()
+    cy = np.stack([y0, y0, y0 + cell_m, y0 + cell_m], axis=1).ravel()
+    tr = Transformer.from_crs(b93.crs, "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform(cx, cy)
+    ring = np.round(np.stack([lat, lon], axis=1), 6).reshape(len(cells), 4, 2).tolist()
+    names = [esc(lbl) for lbl in labels]
+    size = fmt(cell_m, "m")
+    out: list[list[Any]] = []
+    for i in range(len(cells)):
+        share = fmt(n_strong[i] / n_cls[i], "share") if n_cls[i] else "n.d."
+        parts = [f"{names[c]} : {int(classified[i, c])}" for c in range(n_classes)
+                 if classified[i, c]]
+        tip = (f"<b>Carreau de {size}</b><br>{int(n_all[i])} bâtiments, {int(n_cls[i])} "
+               f"classés<br>Déperditions fortes ou excessives : {share}"
                + ("<br>" + "<br>".join(parts) if parts else ""))
-        ring = np.round(np.asarray(geom.exterior.coords)[:-1][:, ::-1], 6).tolist()
-        cells.append([ring, colour_idx, tip])
-    return cells
+        out.append([ring[i], int(major[i]), tip])
+    return out
 
 
 def portrait_map(
@@ -479,7 +541,9 @@ def portrait_map(
     equipment
         Health equipment points with ``equipment_kind_col`` (BPE ``typequ``).
     walking_areas
-        Polygons of the walking-distance areas (any columns; ``kind`` used in the tooltip).
+        Polygons of the walking-distance areas: one layer per value of ``kind`` (the first
+        shown), named ``"{kind} : {label}"`` (``label`` says how the reach was measured,
+        e.g. "accessible à pied en 15 min (réseau des rues)"; ``walking_label`` without it).
     title
         Map title (escaped).
     illustrative
@@ -645,18 +709,27 @@ def portrait_map(
                                               "stroke": "#ffffff"},
                  _POINTS_JS, show=False).add_to(m)
 
-    # --- walking areas
+    # --- walking areas: one layer per kind of equipment
     if walking_areas is not None and len(walking_areas):
         wa = _wgs84(walking_areas, "walking_areas")
+        wa = wa.set_geometry(shapely.set_precision(np.asarray(wa.geometry.array), 1e-5))
         fields_map = {c: lbl for c, lbl in (("kind", "Équipement"), ("label", "Zone"))
                       if c in wa.columns}
-        wprops = _props_table(wa, fields_map)
-        folium.GeoJson(
-            wprops, name=walking_label, show=False,
-            style_function=lambda f: {"color": "#1b9e77", "weight": 1, "fillOpacity": 0.08},
-            tooltip=folium.GeoJsonTooltip(list(fields_map), aliases=list(fields_map.values()))
-            if fields_map else None,
-        ).add_to(m)
+        groups = ([(str(k), wa.loc[wa["kind"] == k]) for k in pd.unique(wa["kind"])]
+                  if "kind" in wa.columns else [("", wa)])
+        for i, (kind, part) in enumerate(groups):
+            label = (str(part["label"].iloc[0]) if "label" in part.columns
+                     and pd.notna(part["label"].iloc[0]) else walking_label)
+            colour = _WALK_COLOURS[i % len(_WALK_COLOURS)]
+            wprops = _props_table(part, fields_map)
+            folium.GeoJson(
+                wprops, name=f"{kind} : {label}" if kind else label, show=i == 0,
+                style_function=lambda f, c=colour: {"color": c, "weight": 1,
+                                                    "fillColor": c, "fillOpacity": 0.12},
+                tooltip=folium.GeoJsonTooltip(list(fields_map),
+                                              aliases=list(fields_map.values()))
+                if fields_map else None,
+            ).add_to(m)
 
     # --- health equipment
     eq_legend: list[tuple[str, str]] = []

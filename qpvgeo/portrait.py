@@ -43,7 +43,8 @@ randomness; element ids of the map are deterministic).
 
 Per-QPV tables end with an ``ensemble_qpv`` row (the union of the QPV as one zone) and a
 ``territoire`` row, both computed by the same engine call as the QPV. The charts are drawn by
-a forked process while the exports and the map are written (:data:`PARALLEL_CHARTS`).
+forked processes while the steps go on and the exports are written; the web map too
+(:data:`PARALLEL`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -66,7 +68,7 @@ import pandas as pd
 import shapely
 
 from qpvgeo import _validate
-from qpvgeo._format import fmt, indicator_label, indicator_unit
+from qpvgeo._format import fmt, indicator_label, indicator_unit, is_reason_code, reason_text
 from qpvgeo._progress import ProgressCallback, report, scaled
 from qpvgeo.config import FILE_KEYS, PortraitConfig, demo_config
 from qpvgeo.errors import DataQualityWarning, InputFileError
@@ -115,6 +117,9 @@ class TableEntry:
         report.
     collapsed, lead, note
         Report display: folded table, sentence above it, text under the provenance.
+    estimate_label, estimate_rest
+        How the estimated cells were estimated (default "à partir des IRIS") and what the
+        other cells are (default "les autres sont publiées"), for the report's marks.
     """
 
     frame: pd.DataFrame
@@ -132,6 +137,8 @@ class TableEntry:
     collapsed: bool = False
     lead: str | None = None
     note: str | None = None
+    estimate_label: str | None = None
+    estimate_rest: str | None = None
 
 
 @dataclass
@@ -154,7 +161,8 @@ class Context:
         self.notes.setdefault(section, []).append(text)
 
     def add(self, key: str, entry: TableEntry) -> None:
-        """Register a result table."""
+        """Register a result table (machine reason codes turned into plain French)."""
+        entry.frame = _french_reasons(entry.frame)
         self.tables[key] = entry
 
     @property
@@ -200,6 +208,31 @@ Step = tuple[str, str, Callable[[Context, ProgressCallback | None], None]]
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
+
+def _french_reasons(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with its ``*_missing_reason`` cells in plain French.
+
+    The engines give some reasons as machine codes (``zero``, ``no_mode_column``): the French
+    wording (:func:`qpvgeo._format.reason_text`) replaces them and the codes move to a
+    ``*_missing_code`` column beside, for scripts. Other cells (French already) are kept.
+    """
+    cols = [c for c in frame.columns if str(c).endswith("missing_reason")]
+    todo = []
+    for c in cols:
+        vals = frame[c]
+        codes = [str(v).strip() if is_reason_code(v) else None for v in vals]
+        if any(x is not None for x in codes):
+            todo.append((c, codes))
+    if not todo:
+        return frame
+    out = frame.copy()
+    for c, codes in todo:
+        stem = str(c)[: -len("missing_reason")].rstrip("_")
+        out[f"{stem}_missing_code" if stem else "missing_code"] = pd.Series(
+            codes, index=out.index, dtype=object)
+        out[c] = [reason_text(v, stem) for v in frame[c]]
+    return out
+
 
 def _source_of(df: Any) -> str | None:
     if isinstance(df, pd.DataFrame) and "source" in df.columns:
@@ -281,16 +314,19 @@ _READERS: dict[str, tuple[str, dict[str, Any]]] = {
     "voirie": ("read_layer", {}),
     "rpls": ("read_rpls", {}),
     "bpe": ("read_bpe", {}),
+    "colleges": ("read_colleges", {}),
     "sirene_t0": ("read_sirene", {}),
     "sirene_t1": ("read_sirene", {}),
     "insee_iris": ("read_insee_table", {"level": "iris"}),
     "insee_iris_t0": ("read_insee_table", {"level": "iris"}),
     "insee_commune": ("read_insee_table", {"level": "commune"}),
+    "insee_epci": ("read_insee_table", {"level": "epci"}),
     "insee_qpv": ("read_insee_table", {"level": "qpv"}),
     "insee_qpv_t0": ("read_insee_table", {"level": "qpv"}),
     "correspondance_qpv": ("read_qpv_correspondence", {}),
 }
-_TABLE_KEY = {"iris": "code_iris", "qpv": "code_qpv", "commune": "insee_com"}
+_TABLE_KEY = {"iris": "code_iris", "qpv": "code_qpv", "commune": "insee_com",
+              "epci": "siren_epci"}
 # national point files: only the territory's communes are kept while reading
 _BY_COMMUNE = {"read_rpls", "read_bpe", "read_sirene"}
 _YES = {"1", "oui", "o", "true", "vrai", "yes", "y", "x"}
@@ -341,10 +377,12 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
             if cfg.demo:
                 # the demo's reference file quotes the real CALL and its real QPV: beside
                 # illustrative QPV only the département / région / France figures make sense
-                refs = refs.loc[refs["level"].isin(["departement", "region", "france"])]
-                ctx.methods.append("Comparaisons département, région et France : chiffres "
-                                   "réels cités par le portrait de territoire de la CALL "
-                                   "(2024), rapprochés ici de données illustratives.")
+                refs = refs.loc[refs["level"].isin(["departement", "region", "france",
+                                                    "france_qpv"])]
+                ctx.methods.append("Comparaisons département, région, France et QPV de "
+                                   "France : chiffres réels cités par le portrait de "
+                                   "territoire de la CALL (2024), rapprochés ici de données "
+                                   "illustratives.")
             ctx.layers["reference"] = refs.reset_index(drop=True)
     qpv = ctx.layers["qpv"]
     _validate.check_not_empty(qpv, name="qpv")
@@ -473,6 +511,7 @@ _SECTION_OF = {
     "batiments": "logement", "thermographie": "logement", "qualite_logement": "logement",
     "rpls": "logement", "bpe": "sante", "sirene_t0": "economie", "sirene_t1": "economie",
     "insee_iris": "population", "insee_iris_t0": "evolution", "insee_commune": "population",
+    "insee_epci": "population", "colleges": "education",
     "insee_qpv": "population", "reference": "population", "insee_qpv_t0": "evolution",
     "correspondance_qpv": "evolution",
 }
@@ -754,6 +793,70 @@ def merge_insee_tables(tables: Sequence[pd.DataFrame], key: str, *,
     return out
 
 
+_FILO_RATE = re.compile(r"^(?:DISP_)?TP60(\d{2})$", re.IGNORECASE)
+
+
+def _territory_official(ctx: Context) -> tuple[pd.DataFrame | None, str]:
+    """Figures published for the territory as a whole (Filosofi of the EPCI), one row.
+
+    A median or a poverty rate cannot be rebuilt from IRIS. They come from the EPCI table's
+    row of the configured SIREN (``[fichiers] insee_epci``); else, from the commune table
+    (``insee_commune``) over the territory's communes: the poverty rate of each vintage as
+    Σ(rate × persons of fiscal households) / Σ persons when every commune has both, the
+    median only for a one-commune territory. Returns the row (or ``None``) and a French
+    sentence saying where it comes from.
+    """
+    cfg = ctx.config
+    epci = ctx.layers.get("insee_epci")
+    if epci is not None and cfg.siren_epci and "siren_epci" in epci.columns:
+        row = epci.loc[epci["siren_epci"].astype(str) == cfg.siren_epci]
+        if len(row):
+            return row.reset_index(drop=True), (
+                f"valeurs officielles de l'EPCI {cfg.siren_epci} (Filosofi, "
+                f"{FILE_KEYS['insee_epci'].split(' (')[0]})")
+        ctx.note("population", f"la table Filosofi des EPCI n'a pas de ligne pour l'EPCI "
+                 f"{cfg.siren_epci} ([fichiers] insee_epci) : médiane et taux de pauvreté du "
+                 "territoire cherchés dans la table des communes.")
+    com = ctx.layers.get("insee_commune")
+    if com is None or "insee_com" not in com.columns:
+        return None, ""
+    codes = _territory_communes(ctx)
+    rows = com.loc[com["insee_com"].astype(str).isin(codes)]
+    if rows.empty:
+        return None, ""
+    out: dict[str, Any] = {"source": _source_of(rows) or ""}
+    for col in rows.columns:
+        m = _FILO_RATE.match(str(col))
+        if not m:
+            continue
+        weight = _validate.find_column(rows, f"NBPERSMENFISC{m.group(1)}")
+        if weight is None:
+            continue
+        rate = pd.to_numeric(rows[col], errors="coerce")
+        n = pd.to_numeric(rows[weight], errors="coerce")
+        if len(rows) == len(codes) and rate.notna().all() and n.notna().all() and n.sum() > 0:
+            out[col] = float((rate * n).sum() / n.sum())
+            out[weight] = float(n.sum())
+    if len(codes) == 1 and len(rows) == 1:
+        out.update({c: rows[c].iloc[0] for c in rows.columns
+                    if re.fullmatch(r"(?:DISP_)?MED\d{2}", str(c), re.IGNORECASE)})
+    if len(out) == 1:
+        return None, ""
+    return pd.DataFrame([out]), (f"Filosofi des {len(rows)} communes du territoire (taux de "
+                                 "pauvreté pondéré par les personnes des ménages fiscaux)")
+
+
+def _territory_communes(ctx: Context) -> set[str]:
+    """INSEE codes of the communes lying in the territory (their point on surface inside)."""
+    communes = ctx.layers.get("communes")
+    if communes is None or "insee_com" not in communes.columns:
+        return set()
+    terr = ctx.layers["territoire"].geometry.iloc[0]
+    inside = shapely.within(shapely.point_on_surface(np.asarray(communes.geometry.array)),
+                            terr)
+    return set(communes.loc[inside, "insee_com"].dropna().astype(str))
+
+
 _NON_ADDITIVE = ("DISP_", "DEC_")
 
 
@@ -850,13 +953,18 @@ def step_census(ctx: Context, progress: ProgressCallback | None) -> None:
         return
     values = indicators.zone_indicators(qpv, vintage=vint, official=official, estimates=est)
     territory = None
-    if table is not None:
+    official_terr, official_how = _territory_official(ctx)
+    ctx.layers["territoire_officiel"] = official_terr
+    if table is not None or official_terr is not None:
         territory = indicators.territory_indicators(
-            _territory_units(ctx, table), vintage=vint, name=cfg.name,
-            code=cfg.siren_epci or TERRITORY_CODE)
-    else:
-        ctx.note("population", "valeurs du territoire non calculées : table INSEE par IRIS "
-                 "absente ([fichiers] insee_iris).")
+            None if table is None else _territory_units(ctx, table), vintage=vint,
+            official=official_terr, name=cfg.name, code=cfg.siren_epci or TERRITORY_CODE)
+        if official_how:
+            ctx.methods.append(f"Médiane du revenu et taux de pauvreté du territoire : "
+                               f"{official_how} ; ils ne se recalculent pas à partir des IRIS.")
+    if table is None:
+        ctx.note("population", "valeurs du territoire issues du recensement non calculées : "
+                 "table INSEE par IRIS absente ([fichiers] insee_iris).")
     ctx.layers["indicateurs_t1"] = values
     ctx.layers["territoire_t1"] = territory
     keys = _indicator_keys(indicators, values)
@@ -898,36 +1006,34 @@ def step_census(ctx: Context, progress: ProgressCallback | None) -> None:
     report(progress, 0.7, "IRIS concernés")
     if table is not None and "iris_concernes" in ctx.layers:
         _concerned_iris_indicators(ctx, indicators, table, vint)
-    if territory is not None:
-        refs = ctx.layers.get("reference")
-        table_p = indicators.portrait_table(values, territory, references=refs,
-                                            territory_name=cfg.name)
-        frame_p = pd.DataFrame(table_p).reset_index()
-        remarks = [frame_p[c].astype(object).where(frame_p[c].notna(), "").astype(str)
-                   for c in ("missing_reason", "note") if c in frame_p.columns]
-        if remarks:
-            frame_p["remarque"] = [" ".join(x for x in parts if x).strip()
-                                   for parts in zip(*remarks, strict=True)]
-        ctx.add("portrait", TableEntry(
-            frame=frame_p, section="population",
-            title="Tableau de synthèse : territoire et QPV", source="voir les tableaux détaillés",
-            vintage=f"RP {cfg.vintages['recensement']}, Filosofi {cfg.vintages['filosofi']}",
-            method="qpvgeo.indicators.portrait_table (agrégat des QPV recalculé à partir des "
-                   "numérateurs et dénominateurs ; une médiane ne s'agrège pas)",
-            estimate=bool(table_p["is_estimate"].fillna(False).astype(bool).any()),
-            columns={"label": "Indicateur", "territory_text": "Territoire",
-                     "zones_text": "Ensemble des QPV", "min_text": "Minimum",
-                     "max_text": "Maximum", "comparison": "Comparaison",
-                     **({"references_text": "Département, région, France"}
-                        if "references_text" in frame_p.columns else {}),
-                     **({"remarque": "Remarque"} if "remarque" in frame_p.columns else {})},
-            per_qpv=False, long=False))
     ctx.methods.append("Indicateurs par QPV : valeurs officielles par QPV quand elles sont "
                        "publiées ; sinon estimations à partir des IRIS, dont les effectifs sont "
                        "répartis entre QPV au prorata des logements (BD TOPO) ; les taux sont "
                        "recalculés comme rapport des effectifs estimés, jamais moyennés ; les "
                        "médianes ne sont pas interpolées (fourchette des IRIS concernés).")
     report(progress, 1.0, "recensement")
+
+
+def _sentences(text: Any) -> str:
+    """French sentences from "; "-joined reasons: each capitalised, ending with a period."""
+    if not isinstance(text, str) or not text.strip():
+        return ""
+    parts = [p.strip() for p in text.split(" ; ") if p.strip()]
+    out = []
+    for p in parts:
+        p = p[0].upper() + p[1:]
+        out.append(p if p.endswith((".", "!", "?")) else p + ".")
+    return " ".join(dict.fromkeys(out))
+
+
+def _remark(reason: Any, note: Any) -> str:
+    """Remark of a row of the summary table: why a figure is missing, else the caveat.
+
+    The caveat (e.g. "a median does not add up") is left out when a reason already says why
+    a figure is missing, so the cell never says the same thing twice.
+    """
+    why = _sentences(reason)
+    return why or _sentences(note)
 
 
 def _concerned_iris_indicators(ctx: Context, indicators: Any, table: pd.DataFrame,
@@ -1041,6 +1147,7 @@ def step_evolution(ctx: Context, progress: ProgressCallback | None) -> None:
     vint0 = {"rp": int(y0), "filosofi": int(cfg.vintages["filosofi_t0"])}
     table0 = ctx.layers["insee_iris_t0"]
     terr0 = indicators.territory_indicators(_territory_units(ctx, table0), vintage=vint0,
+                                            official=ctx.layers.get("territoire_officiel"),
                                             name=cfg.name, code=cfg.siren_epci or
                                             TERRITORY_CODE)
     ctx.layers["territoire_t0"] = terr0
@@ -1136,7 +1243,7 @@ def _add_evolution(ctx: Context, key: str, detail: pd.DataFrame, summary: pd.Dat
     ctx.layers[f"{key}_detail"] = detail
     caution = "; ".join(dict.fromkeys(str(c) for c in summary.get("caution", []) if str(c)))
     ctx.add(key, TableEntry(
-        frame=summary, section="evolution",
+        frame=summary, section="evolution", lead=_evolution_lead(summary, zone_label, period),
         title=f"Les écarts entre les {zone_label} et le territoire se sont-ils réduits ? "
               f"({period})",
         source=_census_source(), vintage=period,
@@ -1161,6 +1268,50 @@ def _add_evolution(ctx: Context, key: str, detail: pd.DataFrame, summary: pd.Dat
                  "value_t1_texte": "Valeur t1", "gap_t0_texte": "Écart t0",
                  "gap_t1_texte": "Écart t1", "quadrant": "Situation et écart"},
         per_qpv=False, long=False, collapsed=True))
+
+
+_EVOLUTION_FOCUS = ("revenu_median", "taux_pauvrete", "taux_emploi_1564",
+                    "part_familles_mono", "part_sans_diplome")
+"""Indicators whose evolution is told in words above the table, as the diagnostic does."""
+
+
+def _evolution_lead(summary: pd.DataFrame, zone_label: str, period: str) -> str | None:
+    """Answer the diagnostic's question in words: for how many indicators the gaps widened.
+
+    Counts, over the indicators other than plain counts (population), those for which the gap
+    to the territory widened for more zones than it narrowed, and the reverse; then one
+    sentence per key indicator (income, poverty, employment, single parents, diplomas).
+    """
+    if summary.empty or "indicator" not in summary.columns:
+        return None
+    rates = summary.loc[summary["indicator"].map(indicator_unit) != "count"]
+    rates = rates.loc[rates["n_with_data"] > 0]
+    if rates.empty:
+        return None
+    wider = rates.loc[rates["n_gap_widened"] > rates["n_gap_narrowed"]]
+    narrower = rates.loc[rates["n_gap_widened"] < rates["n_gap_narrowed"]]
+
+    def names(frame: pd.DataFrame) -> str:
+        return ", ".join(indicator_label(str(k), short=True).lower() for k in frame["indicator"])
+
+    zones = zone_label.split()[0]
+    text = [f"Entre {period.replace(' → ', ' et ')}, l'écart au territoire s'est accru pour la "
+            f"majorité des {zones} sur {len(wider)} des {len(rates)} indicateurs"
+            + (f" ({names(wider)})" if len(wider) else "")
+            + (f" et s'est réduit pour la majorité d'entre eux sur {len(narrower)} "
+               f"({names(narrower)})" if len(narrower) else "") + "."]
+    for k in _EVOLUTION_FOCUS:
+        row = rates.loc[rates["indicator"] == k]
+        if row.empty:
+            continue
+        r = row.iloc[0]
+        part = (f"{indicator_label(k, short=True)} : l'écart s'est creusé pour "
+                f"{int(r['n_gap_widened'])} {zones} sur {int(r['n_with_data'])}")
+        if "n_improved" in r.index and "n_worsened" in r.index:
+            part += (f", la situation s'est améliorée pour {int(r['n_improved'])} et dégradée "
+                     f"pour {int(r['n_worsened'])}")
+        text.append(part + ".")
+    return " ".join(text)
 
 
 def _census_source() -> str:
@@ -1291,8 +1442,11 @@ def step_housing(ctx: Context, progress: ProgressCallback | None) -> None:
             frame=frame, section="logement",
             title="Qualité des logements (diagnostic PLH)", source=src,
             vintage=vint or cfg.vintages.get("qualite_logement", "non renseigné"),
-            method=meth, columns=cols, estimated_cells=marks,
-            estimate=bool(est is not None and est.any())))
+            method=meth + " ; logements d'un îlot coupé par la limite d'un QPV répartis au "
+            "prorata de la surface", columns=cols, estimated_cells=marks,
+            estimate=bool(est is not None and est.any()),
+            estimate_label="au prorata de la surface de l'îlot",
+            estimate_rest="les autres sont des décomptes d'îlots entiers"))
     else:
         ctx.note("logement", "qualité du logement non calculée : couche absente ([fichiers] "
                  "qualite_logement).")
@@ -1338,10 +1492,9 @@ def step_health(ctx: Context, progress: ProgressCallback | None) -> None:
     qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
     pop, pop_est = _population(ctx)
     residences = ctx.layers.get("batiments")
-    graph = None
-    if "voirie" in ctx.layers:
+    graph = _walking_graph(ctx, equipment)
+    if graph is not None:
         report(progress, 0.05, "graphe piéton")
-        graph = equipment.WalkingGraph.from_lines(ctx.layers["voirie"])
     acc = health.health_access(
         bpe, qpv_zones, vintage=cfg.vintages["bpe"],
         population=_qpv_series(pop, qpv_zones),
@@ -1396,21 +1549,166 @@ def step_health(ctx: Context, progress: ProgressCallback | None) -> None:
         frame=frame, section="sante", title="Équipements de santé et accessibilité à pied",
         source=src, vintage=vint, method=meth, columns=cols, estimated_cells=marks,
         estimate=bool(est.any())))
-    if graph is None:
-        pts = sante.geometry
-        areas = []
-        for kind, kcodes in kinds.items():
-            sel = pts.loc[sante["typequ"].astype(str).isin(set(kcodes)).to_numpy()]
-            if len(sel):
-                areas.append({"kind": health.KIND_LABELS.get(kind, kind),
-                              "geometry": sel.buffer(reach).union_all()})
-        if areas:
-            ctx.layers["zones_marche"] = gpd.GeoDataFrame(areas, geometry="geometry",
-                                                          crs=pts.crs)
+    # the walking areas are drawn with the map (in its own process, see run_portrait)
+    ctx.layers["zones_marche_params"] = {"kinds": kinds, "reach": reach, "minutes": minutes,
+                                         "labels": dict(health.KIND_LABELS)}
     ctx.methods.append(f"Santé : équipements de la BPE {cfg.vintages['bpe']} (codes TYPEQU "
                        f"du millésime), portée {how} ; la part de population à portée répartit "
                        "la population du QPV entre ses bâtiments au prorata des logements.")
     report(progress, 1.0, "santé")
+
+
+def _walking_graph(ctx: Context, equipment: Any) -> Any | None:
+    """Return the walking graph of the street layer (built once: health and schools)."""
+    if "voirie" not in ctx.layers:
+        return None
+    if "graphe_pieton" not in ctx.layers:
+        ctx.layers["graphe_pieton"] = equipment.WalkingGraph.from_lines(ctx.layers["voirie"])
+    return ctx.layers["graphe_pieton"]
+
+
+def step_schools(ctx: Context, progress: ProgressCallback | None) -> None:
+    """Collèges within walking reach of each QPV: REP / REP+, social-position index (IPS).
+
+    Adds the table of the collèges (name, commune, éducation prioritaire, IPS, QPV from which
+    they are within reach), as in the diagnostic, and a per-QPV summary.
+    """
+    cfg = ctx.config
+    if not cfg.has("colleges"):
+        ctx.note("education", "collèges non traités : fichier des collèges (IPS, éducation "
+                 "prioritaire) absent ([fichiers] colleges).")
+        return
+    equipment, health = _module("equipment"), _module("health")
+    if equipment is None or health is None:
+        ctx.note("education", "modules qpvgeo.equipment / qpvgeo.health indisponibles.")
+        return
+    colleges = ctx.layers["colleges"]
+    minutes, speed = float(cfg.options["marche_minutes"]), float(cfg.options["vitesse_marche_kmh"])
+    reach = float(equipment.walking_reach_m(minutes, speed))
+    zones = _zones(ctx)
+    qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
+    pop, _ = _population(ctx)
+    residences = ctx.layers.get("batiments")
+    graph = _walking_graph(ctx, equipment)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # the BPE step said the same
+        acc = health.school_access(
+            colleges, qpv_zones, vintage=cfg.vintages["bpe"],
+            population=_qpv_series(pop, qpv_zones),
+            residences=residences,
+            residence_weight="nb_logts" if residences is not None
+            and "nb_logts" in residences.columns else None,
+            graph=graph, reach_m=reach, territory=ctx.layers["territoire"],
+            territory_population=None if pop is None else float(pop.iloc[-1]),
+            territory_row=True, name="colleges", progress=scaled(progress, 0, 0.9))
+    pairs = equipment.reach_pairs(acc, "college")
+    how = (f"à pied sur le réseau des rues, {reach:.0f} m" if graph is not None else
+           f"à vol d'oiseau, {reach:.0f} m")
+    src = _source_label(colleges, "Éducation nationale, indice de position sociale des "
+                                  "collèges et éducation prioritaire")
+    vint = str(cfg.vintages.get("colleges", ""))
+    vint_text = f"rentrée {vint}-{int(vint) + 1}" if vint.isdigit() else vint
+    # the collèges, with the QPV from which they are within reach
+    names = qpv_zones["nom_qpv"].astype(str)
+    reached_from: dict[Any, list[str]] = {}
+    for zone, pos in zip(pairs["zone"], pairs["equipment_pos"], strict=True):
+        if zone in names.index:
+            reached_from.setdefault(colleges.index[pos], []).append(names[zone])
+    tab = pd.DataFrame({
+        "uai": colleges.get("uai", pd.Series(None, index=colleges.index)).to_numpy(),
+        "nom": colleges["nom"].to_numpy(),
+        "nom_com": (colleges["nom_com"] if "nom_com" in colleges.columns
+                    else colleges["insee_com"]).to_numpy(),
+        "insee_com": colleges["insee_com"].to_numpy(),
+        "ep": colleges["ep"].fillna("").to_numpy(),
+        "ips": pd.to_numeric(colleges["ips"], errors="coerce").to_numpy(),
+        "qpv_a_portee": ["; ".join(reached_from.get(i, [])) for i in colleges.index],
+        "n_qpv_a_portee": [len(reached_from.get(i, [])) for i in colleges.index],
+    })
+    tab["ips_texte"] = [fmt(v, "index") for v in tab["ips"]]
+    keep = (tab["ep"] != "") | (tab["n_qpv_a_portee"] > 0)
+    tab = tab.loc[keep].sort_values(["nom_com", "nom"], kind="stable").reset_index(drop=True)
+    n_rep = int((tab["ep"] == "REP").sum())
+    n_rep_plus = int((tab["ep"] == "REP+").sum())
+    ctx.add("colleges", TableEntry(
+        frame=tab, section="education",
+        title="Collèges en éducation prioritaire ou à portée à pied d'un QPV",
+        source=src, vintage=vint_text,
+        method=f"collèges à portée {how} ({minutes:g} min à {speed:g} km/h) d'un point au "
+               "moins de chaque QPV ; IPS et appartenance au réseau d'éducation prioritaire "
+               "tels que publiés",
+        columns={"nom": "Collège", "nom_com": "Commune", "ep": "Éducation prioritaire",
+                 "ips_texte": "IPS", "qpv_a_portee": "QPV à portée à pied"},
+        per_qpv=False,
+        lead=(f"{len(tab)} collèges sont en éducation prioritaire ou à portée à pied d'un "
+              f"QPV, dont {n_rep} en REP et {n_rep_plus} en REP+. L'indice de position "
+              "sociale (IPS) résume le milieu social des élèves : plus il est bas, plus le "
+              "public est défavorisé.")))
+    frame = _with_keys_any(acc, zones, cfg.name)
+    if "college_reach_count" in frame.columns:
+        frame["college_reach_ips_missing_reason"] = np.where(
+            frame["college_reach_count"].fillna(0) > 0, "", "aucun collège à portée à pied")
+    cols = {"nom_qpv": "Quartier"}
+    for c, label in (("college_inside_count", "Collèges dans le QPV"),
+                     ("college_reach_count", "Collèges à portée à pied"),
+                     ("college_reach_rep_sum", "dont REP"),
+                     ("college_reach_rep_plus_sum", "dont REP+"),
+                     ("college_reach_ips_mean", "IPS moyen des collèges à portée"),
+                     ("college_reach_ips_min", "IPS le plus bas"),
+                     ("college_covered_share", "Population à portée d'un collège"),
+                     ("college_nearest_median_m", "Distance médiane au plus proche")):
+        if c in frame.columns:
+            cols[c] = label
+    ctx.add("colleges_qpv", TableEntry(
+        frame=frame, section="education",
+        title="Collèges à portée à pied de chaque QPV (REP, REP+, IPS)", source=src,
+        vintage=vint_text,
+        method=f"collèges dans le QPV ou à portée {how} ; IPS moyen et minimum des collèges "
+               "à portée (moyenne simple des établissements, sans pondération par les "
+               "effectifs) ; population à portée répartie au prorata des logements",
+        columns=cols,
+        note="un collège est « à portée » d'un QPV quand il est à moins de "
+             f"{minutes:g} minutes de marche d'un point au moins du QPV ; la population à "
+             "portée compte les habitants eux-mêmes à moins de cette durée"))
+    ctx.methods.append(f"Collèges : fichier de l'indice de position sociale (IPS, "
+                       f"{vint_text}) et de l'éducation prioritaire ; portée {how}.")
+    report(progress, 1.0, "collèges")
+
+
+WALKING_AREA_KINDS = ("medecin_generaliste", "pharmacie", "chirurgien_dentiste", "infirmier")
+"""Health kinds whose walking areas are drawn on the map (one layer each)."""
+
+
+def _walking_areas(sante: gpd.GeoDataFrame, kinds: Mapping[str, list[str]],
+                   graph: Any | None, reach: float, minutes: float,
+                   labels: Mapping[str, str]) -> gpd.GeoDataFrame | None:
+    """Areas within walking reach of the health equipment of each kind (EPSG:2154).
+
+    With the street network: the streets reached within ``reach`` metres along the network,
+    as a 40 m band (:meth:`qpvgeo.equipment.WalkingGraph.service_area`); without it, circles
+    of ``reach`` metres (straight line). The ``label`` column says which.
+    """
+    xy_all = shapely.get_coordinates(np.asarray(sante.geometry.array))
+    codes = sante["typequ"].astype(str).to_numpy()
+    how = "réseau des rues" if graph is not None else "à vol d'oiseau"
+    rows = []
+    for kind in WALKING_AREA_KINDS:
+        sel = np.isin(codes, list(kinds.get(kind, [])))
+        if not sel.any():
+            continue
+        if graph is not None:
+            geom = graph.service_area(xy_all[sel], reach)
+        else:
+            geom = shapely.union_all(shapely.buffer(shapely.points(xy_all[sel]), reach))
+        if geom.is_empty:
+            continue
+        rows.append({"kind": labels.get(kind, kind), "kind_key": kind,
+                     "label": f"accessible à pied en {minutes:g} min ({how})",
+                     "method": "network" if graph is not None else "euclidean",
+                     "geometry": geom})
+    if not rows:
+        return None
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=_validate.LAMBERT93)
 
 
 def step_economy(ctx: Context, progress: ProgressCallback | None) -> None:
@@ -1482,13 +1780,161 @@ def step_npnru(ctx: Context, progress: ProgressCallback | None) -> None:
              if f"{c}_is_estimate" in sel.columns}
     ctx.add("npnru", TableEntry(
         frame=sel.reset_index(drop=True), section="npnru", title="QPV retenus au titre du NPNRU",
-        source="couche des QPV ([options] champ_npnru) ou configuration ([options] npnru), "
-               "chiffres des tableaux ci-dessus",
+        source="QPV du NPNRU désignés par la couche des QPV ou par la configuration ; "
+               "chiffres repris des tableaux ci-dessus",
         vintage=ctx.config.vintages["qpv"], method="extrait des tableaux par QPV",
         columns=cols, per_qpv=False, long=False,
         estimated_cells={c: m.reset_index(drop=True) for c, m in marks.items()},
         estimate=bool(any(m.any() for m in marks.values()))))
     report(progress, 1.0, "NPNRU")
+
+
+_SYNTHESIS_COLUMNS = {"label": "Indicateur", "territory_text": "Territoire",
+                      "zones_text": "Ensemble des QPV", "min_text": "Minimum",
+                      "max_text": "Maximum", "comparison": "Comparaison"}
+# computed synthesis rows go to the section of their theme
+_SYNTHESIS_SECTIONS: list[tuple[str, set[str], str]] = [
+    ("logement", {"Logement", "Environnement"},
+     "Logement social et énergie : le territoire et ses QPV"),
+    ("sante", {"Santé"}, "Santé : le territoire et ses QPV"),
+    ("economie", {"Économie"}, "Activité économique : le territoire et ses QPV"),
+]
+
+
+def _computed_zone_table(ctx: Context) -> pd.DataFrame | None:
+    """Return the counts of the RPLS, heat-loss, health and SIRENE tables by ``code_qpv``.
+
+    Indexed by code (QPV codes, ``ensemble_qpv``, ``territoire``); a column given by several
+    tables (``pop``) is taken from the first. The SIRENE columns of the two stocks are renamed
+    ``estab_t0_count``, ``creations_t1_count``, ``sector_t1_…`` (catalogue names).
+    """
+    cfg = ctx.config
+    y0, y1 = cfg.vintages["sirene_t0"], cfg.vintages["sirene_t1"]
+    merged: pd.DataFrame | None = None
+    for key in ("logement_social", "deperditions", "sante", "economie"):
+        entry = ctx.tables.get(key)
+        if entry is None or "code_qpv" not in entry.frame.columns:
+            continue
+        f = entry.frame.drop_duplicates("code_qpv").set_index("code_qpv")
+        if key == "economie":
+            ren = {f"estab_{y0}_count": "estab_t0_count",
+                   f"creations_{y1}_count": "creations_t1_count",
+                   f"creations_{y1}_ei_count": "creations_t1_ei_count"}
+            ren.update({c: "sector_t1_" + c[len(f"sector_{y1}_"):] for c in f.columns
+                        if c.startswith(f"sector_{y1}_")})
+            f = f.rename(columns=ren)
+        f = f.drop(columns=[c for c in ("nom_qpv", "geometry") if c in f.columns])
+        merged = f if merged is None else merged.join(
+            f[[c for c in f.columns if c not in merged.columns]], how="outer")
+    return merged
+
+
+def _synthesis_vintages(ctx: Context) -> dict[str, int]:
+    cfg = ctx.config
+    out = {}
+    for dataset, key in (("rp", "recensement"), ("filosofi", "filosofi"), ("rpls", "rpls"),
+                         ("bpe", "bpe"), ("thermographie", "thermographie"),
+                         ("sirene", "sirene_t1")):
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            out[dataset] = int(cfg.vintages[key])
+    return out
+
+
+def _synthesis_entry(ctx: Context, table: pd.DataFrame, *, section: str, title: str,
+                     vintage: str, lead: str | None = None) -> TableEntry:
+    """Report entry of a :func:`qpvgeo.indicators.portrait_table` result."""
+    frame = pd.DataFrame(table).reset_index()
+    frame["remarque"] = [_remark(r, n) for r, n in zip(
+        frame.get("missing_reason", pd.Series("", index=frame.index)),
+        frame.get("note", pd.Series("", index=frame.index)), strict=True)]
+    cols = dict(_SYNTHESIS_COLUMNS)
+    if "references_text" in frame.columns and frame["references_text"].astype(str).str.strip() \
+            .ne("").any():
+        cols["references_text"] = "Département, région, France"
+    if frame["remarque"].ne("").any():
+        cols["remarque"] = "Remarque"
+    sources = "; ".join(dict.fromkeys(
+        str(x) for x in frame["source"].astype(str).str.split(" ; ").explode() if str(x)))
+    return TableEntry(
+        frame=frame, section=section, title=title, source=sources or "voir les tableaux "
+        "détaillés", vintage=vintage,
+        method="ensemble des QPV recalculé à partir des numérateurs et dénominateurs (une "
+               "médiane ne s'additionne pas) ; minimum, maximum et rapports QPV / territoire "
+               "(qpvgeo.indicators.portrait_table)",
+        estimate=bool(frame["is_estimate"].fillna(False).astype(bool).any()),
+        columns=cols, per_qpv=False, long=False, lead=lead)
+
+
+def _population_lead(table: pd.DataFrame, n_qpv: int, name: str) -> str | None:
+    """Return the diagnostic's first sentence: inhabitants of the QPV and their share."""
+    if "population" not in table.index:
+        return None
+    r = table.loc["population"]
+    if pd.isna(r["zones_value"]) or pd.isna(r["territory_value"]):
+        return None
+    share = r["zones_share_of_territory"]
+    return (f"{fmt(r['zones_value'], 'count')} habitants vivent dans les {n_qpv} QPV, soit "
+            f"{fmt(share, 'share')} des {fmt(r['territory_value'], 'count')} habitants du "
+            f"territoire ({name}). Chaque ligne compare le territoire et l'ensemble de ses "
+            "QPV, donne le QPV le plus bas et le plus haut, et le rapport entre chaque QPV et "
+            "le territoire (« de 1,4 à 1,9 fois moins » : du QPV le plus proche du territoire "
+            "au plus éloigné).")
+
+
+def step_synthesis(ctx: Context, progress: ProgressCallback | None) -> None:
+    """Summary tables in the diagnostic's form: territory, all QPV, min, max, ratios.
+
+    The census and Filosofi indicators make the first table of the report; the indicators
+    computed from RPLS, thermography, BPE and SIRENE make one table in each thematic section.
+    Reference values (département, région, France, QPV of France) are matched by indicator.
+    """
+    cfg = ctx.config
+    indicators = _module("indicators")
+    if indicators is None:
+        return
+    refs = ctx.layers.get("reference")
+    values, territory = ctx.layers.get("indicateurs_t1"), ctx.layers.get("territoire_t1")
+    if values is not None and territory is not None:
+        table_p = indicators.portrait_table(values, territory, references=refs,
+                                            territory_name=cfg.name)
+        ctx.add("portrait", _synthesis_entry(
+            ctx, table_p, section="population", title="Tableau de synthèse : territoire et QPV",
+            vintage=f"RP {cfg.vintages['recensement']}, Filosofi {cfg.vintages['filosofi']}",
+            lead=_population_lead(table_p, len(ctx.layers["qpv"]), cfg.name)))
+    report(progress, 0.5, "synthèse thématique")
+    comp = _computed_zone_table(ctx)
+    if comp is None or TERRITORY_CODE not in comp.index:
+        return
+    qpv = ctx.layers["qpv"]
+    codes = qpv["code_qpv"].astype(str)
+    rows = comp.loc[comp.index.isin(set(codes))].reset_index()
+    vint = _synthesis_vintages(ctx)
+    zones = pd.DataFrame({"code_qpv": codes.to_numpy(), "nom_qpv": qpv["nom_qpv"].to_numpy()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # said by the engine steps
+        values_c = indicators.zone_indicators(zones, computed=[rows], vintage=vint)
+        keys = [k for k in values_c.attrs["qpvgeo"]["indicators"]
+                if indicators.get_indicator(k).dataset not in ("rp", "filosofi")]
+        if not keys:
+            return
+        terr_row = comp.loc[[TERRITORY_CODE]].reset_index(drop=True)
+        terr_c = indicators.compute_indicators(terr_row, vintage=vint, indicators=keys,
+                                               is_estimate="auto", name="territoire")
+        terr_c.insert(0, "nom", cfg.name)
+        terr_c.insert(0, "code", cfg.siren_epci or TERRITORY_CODE)
+        terr_c.index = pd.Index([cfg.name])
+        table_c = indicators.portrait_table(values_c, terr_c, indicators=keys,
+                                            references=refs, territory_name=cfg.name)
+    ctx.layers["synthese_thematique"] = table_c
+    for section, themes, title in _SYNTHESIS_SECTIONS:
+        part = table_c.loc[table_c["theme"].isin(themes)]
+        if part.empty:
+            continue
+        vints = sorted({str(v) for v in part["vintage"].astype(str) if v})
+        ctx.add(f"synthese_{section}", _synthesis_entry(
+            ctx, part, section=section, title=title, vintage=", ".join(vints) or "voir les "
+            "tableaux détaillés"))
+    report(progress, 1.0, "synthèse")
 
 
 STEPS: list[Step] = [
@@ -1500,8 +1946,10 @@ STEPS: list[Step] = [
     ("thermographie", "Déperditions thermiques", step_thermography),
     ("logement", "Logement social et qualité", step_housing),
     ("sante", "Équipements de santé", step_health),
+    ("colleges", "Collèges", step_schools),
     ("economie", "Activité économique", step_economy),
     ("npnru", "NPNRU", step_npnru),
+    ("synthese", "Tableaux de synthèse", step_synthesis),
 ]
 """Engine steps in run order: (name, French label, function(ctx, progress))."""
 
@@ -1545,12 +1993,23 @@ _HELPER_SUFFIXES = ("_num", "_den", "_vintage", "_is_estimate", "_missing_reason
 _NO_REASON = "valeur manquante (motif non précisé par le calcul)"
 
 
+_REASON_OF: dict[str, str] = {
+    "rpls_let_count": "rpls_vacancy", "rpls_vacant_count": "rpls_vacancy",
+    "rpls_empty_count": "rpls_vacancy",
+}
+"""Columns explained by the reason of another column (the RPLS occupancy counts are missing
+for the same reason as the vacancy rate)."""
+
+
 def _reason_column(frame: pd.DataFrame, column: str) -> str:
     """Return the ``*_missing_reason`` column explaining ``column``.
 
     The one whose stem is the longest prefix of ``column`` (``rpls_vacancy_missing_reason``
     for ``rpls_vacancy_share``), else ``missing_reason``.
     """
+    alias = _REASON_OF.get(column)
+    if alias and f"{alias}_missing_reason" in frame.columns:
+        return f"{alias}_missing_reason"
     best = ""
     for r in frame.columns:
         if r.endswith("_missing_reason"):
@@ -1558,15 +2017,6 @@ def _reason_column(frame: pd.DataFrame, column: str) -> str:
             if (column == stem or column.startswith(stem + "_")) and len(stem) > len(best):
                 best = stem
     return f"{best}_missing_reason" if best else "missing_reason"
-
-
-def _text_or(frame: pd.DataFrame, column: str, default: str) -> pd.Series:
-    """Text column of ``frame`` with blanks replaced by ``default`` (or ``default`` alone)."""
-    if column not in frame.columns:
-        return pd.Series(default, index=frame.index, dtype=object)
-    col = frame[column].astype(object)
-    blank = col.isna() | (col.astype(str).str.strip() == "")
-    return col.where(~blank, default)
 
 
 def _long_table(ctx: Context) -> pd.DataFrame:
@@ -1577,7 +2027,10 @@ def _long_table(ctx: Context) -> pd.DataFrame:
     indicator's own ``*_source``/``*_method``/``*_is_estimate`` fill its row's columns, and a
     missing value says why (``motif_valeur_manquante``, from ``*_missing_reason``).
     """
-    parts = []
+    cols = ["table", "code_zone", "nom_zone", "indicateur", "libelle", "valeur", "unite",
+            "estimation", "source", "millesime", "methode", "motif_valeur_manquante",
+            "donnees_illustratives"]
+    acc: dict[str, list[np.ndarray]] = {c: [] for c in cols}
     for key, entry in ctx.tables.items():
         if not (entry.export and entry.long):
             continue
@@ -1592,48 +2045,57 @@ def _long_table(ctx: Context) -> pd.DataFrame:
                    and not (c.endswith(("_num", "_den")) and c[:-4] in f.columns)]
         if not numeric or f.empty:
             continue
-        row_est = pd.Series(entry.estimate, index=f.index, dtype=bool)
+        n, k = len(f), len(numeric)
+        row_est = np.full(n, bool(entry.estimate))
         for flag in ("is_estimate", "share_estimated"):
             if flag in f.columns:
-                row_est = pd.to_numeric(f[flag], errors="coerce").fillna(0) > 0
+                row_est = (pd.to_numeric(f[flag], errors="coerce").fillna(0) > 0).to_numpy()
                 break
-        n = len(f)
-        for c in numeric:
-            est = (f[f"{c}_is_estimate"].fillna(False).astype(bool) if f"{c}_is_estimate" in
-                   f.columns else row_est)
-            src = _text_or(f, f"{c}_source", entry.source)
-            meth = _text_or(f, f"{c}_method", entry.method)
-            reason = _text_or(f, _reason_column(f, c), _NO_REASON)
-            values = pd.to_numeric(f[c], errors="coerce").astype(float)
-            parts.append(pd.DataFrame({
-                "table": [key] * n,
-                "code_zone": (f[code_col].astype(object).where(f[code_col].notna(), None)
-                              .map(lambda v: None if v is None else str(v))
-                              if code_col else [None] * n),
-                "nom_zone": (f[name_col].astype(object).where(f[name_col].notna(), None)
-                             if name_col else [None] * n),
-                "indicateur": [c] * n, "libelle": [indicator_label(c)] * n,
-                "valeur": values.to_numpy(), "unite": [indicator_unit(c)] * n,
-                "estimation": est.to_numpy(dtype=bool), "source": src.to_numpy(),
-                "millesime": [entry.vintage] * n, "methode": meth.to_numpy(),
-                "motif_valeur_manquante": reason.where(values.isna(), "").to_numpy(),
-                "donnees_illustratives": [ctx.is_illustrative] * n,
-            }))
-    cols = ["table", "code_zone", "nom_zone", "indicateur", "libelle", "valeur", "unite",
-            "estimation", "source", "millesime", "methode", "motif_valeur_manquante",
-            "donnees_illustratives"]
-    if not parts:
+        codes = (np.array([None if pd.isna(v) else str(v) for v in f[code_col]], dtype=object)
+                 if code_col else np.full(n, None, dtype=object))
+        names = (np.array([None if pd.isna(v) else v for v in f[name_col]], dtype=object)
+                 if name_col else np.full(n, None, dtype=object))
+        values = f[numeric].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        missing = np.isnan(values)
+        acc["table"].append(np.full(n * k, key, dtype=object))
+        acc["code_zone"].append(np.tile(codes, k))
+        acc["nom_zone"].append(np.tile(names, k))
+        acc["indicateur"].append(np.repeat(np.array(numeric, dtype=object), n))
+        acc["libelle"].append(np.repeat(np.array([indicator_label(c) for c in numeric],
+                                                 dtype=object), n))
+        acc["valeur"].append(values.T.ravel())
+        acc["unite"].append(np.repeat(np.array([indicator_unit(c) for c in numeric],
+                                               dtype=object), n))
+        acc["millesime"].append(np.full(n * k, entry.vintage, dtype=object))
+        acc["donnees_illustratives"].append(np.full(n * k, ctx.is_illustrative))
+        for j, c in enumerate(numeric):
+            acc["estimation"].append(
+                f[f"{c}_is_estimate"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+                if f"{c}_is_estimate" in f.columns else row_est)
+            acc["source"].append(_text_array(f, f"{c}_source", entry.source))
+            acc["methode"].append(_text_array(f, f"{c}_method", entry.method))
+            reason = _text_array(f, _reason_column(f, c), _NO_REASON)
+            acc["motif_valeur_manquante"].append(np.where(missing[:, j], reason, ""))
+    if not acc["table"]:
         return pd.DataFrame(columns=cols)
-    return pd.concat(parts, ignore_index=True)[cols]
+    return pd.DataFrame({c: np.concatenate(acc[c]) for c in cols})
+
+
+def _text_array(frame: pd.DataFrame, column: str, default: str) -> np.ndarray:
+    """Text column of ``frame`` as an object array, blanks replaced by ``default``."""
+    if column not in frame.columns:
+        return np.full(len(frame), default, dtype=object)
+    return np.array([default if (v is None or v is pd.NA or (isinstance(v, float) and v != v)
+                                 or not str(v).strip()) else v
+                     for v in frame[column].to_numpy(dtype=object)], dtype=object)
 
 
 def _write_csv_xlsx(ctx: Context, out: Path) -> list[str]:
-    from openpyxl import Workbook
+    from qpvgeo._xlsx import write_xlsx
 
     long = _long_table(ctx)
     long.to_csv(out / "indicateurs.csv", sep=";", index=False, encoding="utf-8-sig")
-    wb = Workbook(write_only=True)
-    _sheet(wb.create_sheet("indicateurs"), long)
+    sheets: list[tuple[str, pd.DataFrame]] = [("indicateurs", long)]
     used = {"indicateurs", "provenance"}
     for key, entry in ctx.tables.items():
         if not entry.export:
@@ -1645,54 +2107,15 @@ def _write_csv_xlsx(ctx: Context, out: Path) -> list[str]:
             n += 1
         used.add(name)
         frame = entry.frame.drop(columns=[c for c in ("geometry",) if c in entry.frame.columns])
-        _sheet(wb.create_sheet(name), pd.DataFrame(frame))
+        sheets.append((name, pd.DataFrame(frame)))
     prov = pd.DataFrame([{
         "table": key, "titre": e.title, "section": e.section, "source": e.source,
         "millesime": e.vintage, "methode": e.method, "estimation": e.estimate,
         "donnees_illustratives": ctx.is_illustrative, "lignes": len(e.frame)}
         for key, e in ctx.tables.items() if e.export])
-    _sheet(wb.create_sheet("provenance"), prov)
-    wb.save(out / "indicateurs.xlsx")
+    sheets.append(("provenance", prov))
+    write_xlsx(out / "indicateurs.xlsx", sheets)
     return ["indicateurs.csv", "indicateurs.xlsx"]
-
-
-def _sheet(ws: Any, frame: pd.DataFrame) -> None:
-    """Write a frame into a (write-only) worksheet.
-
-    Text is always stored as text, so a value starting with "=" never becomes a formula.
-    """
-    from openpyxl.cell import WriteOnlyCell
-
-    def text(v: str) -> Any:
-        if v.startswith("="):
-            cell = WriteOnlyCell(ws, value=v)
-            cell.data_type = "s"
-            return cell
-        return v
-
-    ws.append([text(str(c)) for c in frame.columns])
-    kinds = []
-    for c in frame.columns:
-        dt = frame[c].dtype
-        kinds.append("b" if pd.api.types.is_bool_dtype(dt) else
-                     "i" if pd.api.types.is_integer_dtype(dt) else
-                     "f" if pd.api.types.is_float_dtype(dt) else "o")
-    cols = [frame[c].to_numpy(dtype=object) for c in frame.columns]
-    for i in range(len(frame)):
-        row: list[Any] = []
-        for kind, col in zip(kinds, cols, strict=True):
-            v = col[i]
-            if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-                row.append(None)
-            elif kind == "b" or isinstance(v, (bool, np.bool_)):
-                row.append(bool(v))
-            elif isinstance(v, (int, np.integer)):
-                row.append(int(v))
-            elif isinstance(v, (float, np.floating)):
-                row.append(float(v))
-            else:
-                row.append(text(str(v)))
-        ws.append(row)
 
 
 def _write_gpkg(ctx: Context, out: Path) -> list[str]:
@@ -1755,9 +2178,24 @@ def _write_map(ctx: Context, out: Path, offline: bool) -> list[str]:
     cfg = ctx.config
     qpv_layer = qpv_indicator_layer(ctx)
     indicator = _map_indicator(ctx, qpv_layer)
-    tips = [c for c in ("population", "poverty_rate", "heatloss_strong_share", "rpls_count")
-            if c in qpv_layer.columns]
+    tips = [c for c in ("population", "revenu_median", "taux_pauvrete",
+                        "heatloss_strong_share", "rpls_count") if c in qpv_layer.columns]
+    if indicator is not None:
+        # why the mapped figure is missing, in the tooltip of the grey QPV
+        reason_col = _reason_column(qpv_layer, indicator)
+        if reason_col in qpv_layer.columns:
+            missing = pd.to_numeric(qpv_layer[indicator], errors="coerce").isna()
+            qpv_layer["motif_carte"] = [reason_text(r, indicator) if m else ""
+                                        for r, m in zip(qpv_layer[reason_col], missing,
+                                                        strict=True)]
+            tips.append("motif_carte")
     iris = ctx.layers.get("iris_concernes")
+    walking = ctx.layers.get("zones_marche")
+    params = ctx.layers.get("zones_marche_params")
+    if walking is None and params is not None and "bpe_sante" in ctx.layers:
+        walking = _walking_areas(ctx.layers["bpe_sante"], params["kinds"],
+                                 ctx.layers.get("graphe_pieton"), params["reach"],
+                                 params["minutes"], params["labels"])
     m = portrait_map(
         qpv_layer, indicator=indicator, k=int(cfg.options.get("classes_carte", 5)),
         tooltip_fields=tips, npnru=list(ctx.layers.get("npnru_codes", [])),
@@ -1769,7 +2207,7 @@ def _write_map(ctx: Context, out: Path, offline: bool) -> list[str]:
         detail_m=float(cfg.options["detail_batiments_m"]),
         cell_m=float(cfg.options["carreau_batiments_m"]),
         social_housing=ctx.layers.get("rpls"), equipment=ctx.layers.get("bpe_sante"),
-        walking_areas=ctx.layers.get("zones_marche"),
+        walking_areas=walking,
         walking_label=f"Zones à {cfg.options['marche_minutes']:g} min à pied",
         title=f"Portrait de territoire — {cfg.name}", illustrative=ctx.is_illustrative,
         offline=offline)
@@ -1781,14 +2219,15 @@ def _write_map(ctx: Context, out: Path, offline: bool) -> list[str]:
     return files
 
 
-def _write_charts(ctx: Context, out: Path) -> list[str]:
+def _write_charts(ctx: Context, out: Path, keys: Sequence[str] | None = None) -> list[str]:
+    """Draw the charts of the tables ``keys`` (default all) into ``out/graphiques``."""
     from qpvgeo import charts
 
     files: list[str] = []
     gdir = out / "graphiques"
     for key, entry in ctx.tables.items():
         spec = _CHARTS.get(key)
-        if spec is None:
+        if spec is None or (keys is not None and key not in keys):
             continue
         for fig_name, builder, caption in spec(ctx, entry):
             fig = builder()
@@ -1800,65 +2239,93 @@ def _write_charts(ctx: Context, out: Path) -> list[str]:
     return files
 
 
-PARALLEL_CHARTS = True
-"""Write the charts in a forked process while the exports and the map are written (POSIX
-only; the result is the same as writing them in turn)."""
+PARALLEL = True
+"""Draw the charts and the web map in forked processes while the engine steps and the
+exports go on (POSIX only; the result is the same as writing them in turn): the charts of
+the census and evolution tables start as soon as those tables exist (after
+:data:`EARLY_CHARTS_AFTER`), the other charts and the map once every step is done."""
+
+EARLY_CHARTS_AFTER = "evolution"
+"""Step after which the charts of the tables already computed start in a second process."""
 
 
-def _chart_child(ctx: Context, out: Path, conn: Any) -> None:
+def _job_child(func: Callable[[], Any], conn: Any) -> None:
     t0 = time.perf_counter()
     try:
-        files = _write_charts(ctx, out)
-        conn.send(("ok", files, ctx.figures, time.perf_counter() - t0))
-    except BaseException as exc:  # reported to the parent, which re-raises it
-        conn.send(("error", f"{type(exc).__name__}: {exc}", {}, 0.0))
+        payload = func()
+        conn.send(("ok", payload, time.perf_counter() - t0))
+    except BaseException as exc:  # reported to the parent, which re-runs the work itself
+        conn.send(("error", f"{type(exc).__name__}: {exc}", 0.0))
     finally:
         conn.close()
 
 
-class _ChartJob:
-    """Charts written by a forked process, collected with :meth:`result`."""
+class _Job:
+    """Work done by a forked process and collected with :meth:`result`.
 
-    def __init__(self, ctx: Context, out: Path) -> None:
+    ``func`` takes no argument and returns a picklable payload. Without ``fork`` (or with
+    :data:`PARALLEL` off) the work is done by :meth:`result` itself; when the process fails,
+    :meth:`result` runs ``cleanup`` then ``func`` here, so that the error surfaces with its
+    traceback.
+    """
+
+    def __init__(self, func: Callable[[], Any], cleanup: Callable[[], None] | None = None
+                 ) -> None:
         import multiprocessing
 
-        self.ctx, self.out = ctx, out
+        self.func, self.cleanup = func, cleanup
         self.proc: Any = None
         self.conn: Any = None
-        if PARALLEL_CHARTS and "fork" in multiprocessing.get_all_start_methods():
+        if PARALLEL and "fork" in multiprocessing.get_all_start_methods():
             mp = multiprocessing.get_context("fork")
             recv, send = mp.Pipe(duplex=False)
-            self.proc = mp.Process(target=_chart_child, args=(ctx, out, send), daemon=True)
+            self.proc = mp.Process(target=_job_child, args=(func, send), daemon=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
                 self.proc.start()
             send.close()
             self.conn = recv
 
-    def result(self) -> tuple[list[str], float]:
-        """Wait for the charts; return the files written and the seconds spent on them."""
+    def result(self) -> tuple[Any, float]:
+        """Wait for the work; return its payload and the seconds it took."""
         if self.proc is not None:
             try:
-                status, payload, figures, seconds = self.conn.recv()
+                status, payload, seconds = self.conn.recv()
             except EOFError:
-                status, payload, figures, seconds = "error", "process ended", {}, 0.0
+                status, payload, seconds = "error", "process ended", 0.0
             self.proc.join()
             self.proc = None
             if status == "ok":
-                self.ctx.figures = figures
-                return list(payload), float(seconds)
-            # the child failed: write them here, so that the error surfaces with its traceback
-            shutil.rmtree(self.out / "graphiques", ignore_errors=True)
+                return payload, float(seconds)
+            if self.cleanup is not None:
+                self.cleanup()
         t0 = time.perf_counter()
-        files = _write_charts(self.ctx, self.out)
-        return files, time.perf_counter() - t0
+        payload = self.func()
+        return payload, time.perf_counter() - t0
 
     def cancel(self) -> None:
-        """Stop the chart process (an error elsewhere ends the run)."""
+        """Stop the process (an error elsewhere ends the run)."""
         if self.proc is not None and self.proc.is_alive():
             self.proc.terminate()
             self.proc.join()
         self.proc = None
+
+
+def _chart_job(ctx: Context, out: Path, keys: Sequence[str]) -> _Job:
+    """Charts of the tables ``keys``; payload ``(files, {section: figures})``."""
+    keys = list(keys)
+
+    def work() -> tuple[list[str], dict[str, list[dict[str, str]]]]:
+        ctx.figures = {}
+        files = _write_charts(ctx, out, keys)
+        return files, ctx.figures
+
+    def cleanup() -> None:
+        for f in (out / "graphiques").glob("*"):
+            if any(f.stem.startswith(_CHART_STEMS.get(k, k)) for k in keys):
+                f.unlink()
+
+    return _Job(work, cleanup)
 
 
 def _split_territory(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series | None]:
@@ -1972,8 +2439,8 @@ def _quadrants(ctx: Context, entry: TableEntry, zone_col: str, stem: str, zone_w
 def _charts_evolution_qpv(ctx: Context, entry: TableEntry
                           ) -> list[tuple[str, Callable[[], Any], str]]:
     return _quadrants(ctx, entry, "nom_qpv", "evolution_qpv", "QPV",
-                      ["taux_emploi_1564", "taux_chomage_1564", "part_sans_diplome",
-                       "taux_pauvrete"])
+                      ["revenu_median", "taux_pauvrete", "taux_emploi_1564",
+                       "taux_chomage_1564", "part_familles_mono", "part_sans_diplome"])
 
 
 def _charts_evolution_iris(ctx: Context, entry: TableEntry
@@ -1997,13 +2464,20 @@ _CHARTS: dict[str, Callable[[Context, TableEntry], list[tuple[str, Callable[[], 
 }
 
 
+_CHART_STEMS = {"deperditions": "deperditions", "sante": "sante_", "population": "population_",
+                "recensement_education": "emploi_", "logement_social": "logement_",
+                "qualite_logement": "qualite_", "economie": "economie_",
+                "evolution_qpv": "evolution_qpv_", "evolution_iris": "evolution_iris_"}
+"""File-name stem of the charts of each table (to clean a failed chart process's files)."""
+
+
 def _write_report(ctx: Context, out: Path, files: Sequence[str]) -> list[str]:
     from qpvgeo.report import SECTIONS, ReportSection, render_report, report_table, write_report
 
     cfg = ctx.config
     sections = {sid: ReportSection(id=sid, title=title) for sid, title in SECTIONS}
-    ordered = sorted(ctx.tables.items(), key=lambda kv: (kv[0] != "portrait",
-                                                          kv[1].collapsed))
+    ordered = sorted(ctx.tables.items(), key=lambda kv: (
+        not kv[0].startswith(("portrait", "synthese_")), kv[1].collapsed))
     for _key, entry in ordered:
         f = entry.frame
         cols = entry.columns or {c: indicator_label(c) for c in f.columns
@@ -2032,7 +2506,8 @@ def _write_report(ctx: Context, out: Path, files: Sequence[str]) -> list[str]:
             method=entry.method, estimate=entry.estimate, text_columns=text_cols,
             row_kind=kinds, illustrative=ctx.is_illustrative,
             estimated_cells=entry.estimated_cells, collapsed=entry.collapsed,
-            lead=entry.lead, note=note))
+            lead=entry.lead, note=note, estimate_label=entry.estimate_label,
+            estimate_rest=entry.estimate_rest))
     for sid, figs in ctx.figures.items():
         sections[sid].figures.extend(figs)
     for sid, notes in ctx.notes.items():
@@ -2064,7 +2539,7 @@ def _write_report(ctx: Context, out: Path, files: Sequence[str]) -> list[str]:
 OUTPUTS: list[tuple[str, str]] = [
     ("exports", "Exports (GeoPackage, CSV, XLSX)"),
     ("carte", "Carte web"),
-    ("graphiques", "Graphiques (processus parallèle)"),
+    ("graphiques", "Graphiques"),
     ("rapport", "Rapport HTML"),
 ]
 
@@ -2105,14 +2580,24 @@ def _staging(out_dir: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _collect_warnings(ctx: Context) -> Iterator[None]:
+def _collect_warnings(ctx: Context) -> Iterator[Callable[[], None]]:
+    """Record the warnings of the run into ``ctx.warnings`` (deduplicated).
+
+    Yields a function moving the warnings caught so far into ``ctx.warnings`` (called before
+    the report is written, so that the report lists them); the rest are moved at the end.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
-    for w in caught:
-        text = f"{w.category.__name__} : {w.message}"
-        if text not in ctx.warnings:
-            ctx.warnings.append(text)
+
+        def flush() -> None:
+            for w in caught:
+                text = f"{w.category.__name__} : {w.message}"
+                if text not in ctx.warnings:
+                    ctx.warnings.append(text)
+            caught.clear()
+
+        yield flush
+    flush()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2174,54 +2659,72 @@ def run_portrait(
             return step_progress(label)
         return scaled(progress, done / n_total, (done + 1) / n_total)
 
-    with _collect_warnings(ctx):
-        for _name, label, func in STEPS:
-            t0 = time.perf_counter()
-            func(ctx, _cb(label))
-            timings[label] = time.perf_counter() - t0
-            done += 1
-        if ctx.is_illustrative:
-            ctx.methods.insert(0, "Données illustratives : les couches "
-                               + ", ".join(sorted(ctx.illustrative))
-                               + " sont des données fictives de démonstration (source "
-                               "« illustratif »).")
-        files: list[str] = []
-        with _staging(out) as tmp:
-            job = _ChartJob(ctx, tmp)
-            try:
-                for name, label in OUTPUTS:
-                    cb = _cb(label)
-                    report(cb, 0.0, label)
-                    t0 = time.perf_counter()
-                    if name == "exports":
-                        files += _write_gpkg(ctx, tmp)
-                        files += _write_csv_xlsx(ctx, tmp)
-                    elif name == "carte":
-                        files += _write_map(ctx, tmp, offline)
-                    elif name == "graphiques":
-                        chart_files, seconds = job.result()
+    files: list[str] = []
+    with _collect_warnings(ctx) as flush_warnings, _staging(out) as tmp:
+        jobs: list[_Job] = []
+        chart_jobs: list[_Job] = []
+        drawn: set[str] = set()
+        try:
+            for name, label, func in STEPS:
+                t0 = time.perf_counter()
+                func(ctx, _cb(label))
+                timings[label] = time.perf_counter() - t0
+                done += 1
+                if name == EARLY_CHARTS_AFTER:
+                    keys = [k for k in _CHARTS if k in ctx.tables]
+                    drawn |= set(keys)
+                    chart_jobs.append(_chart_job(ctx, tmp, keys))
+            if ctx.is_illustrative:
+                ctx.methods.insert(0, "Données illustratives : les couches "
+                                   + ", ".join(sorted(ctx.illustrative))
+                                   + " sont des données fictives de démonstration (source "
+                                   "« illustratif »).")
+            chart_jobs.append(_chart_job(ctx, tmp, [k for k in _CHARTS
+                                                    if k in ctx.tables and k not in drawn]))
+            map_job = _Job(lambda: _write_map(ctx, tmp, offline))
+            jobs = [*chart_jobs, map_job]
+            for name, label in OUTPUTS:
+                cb = _cb(label)
+                report(cb, 0.0, label)
+                t0 = time.perf_counter()
+                seconds = None
+                if name == "exports":
+                    files += _write_gpkg(ctx, tmp)
+                    files += _write_csv_xlsx(ctx, tmp)
+                elif name == "carte":
+                    map_files, seconds = map_job.result()
+                    files += map_files
+                elif name == "graphiques":
+                    seconds = 0.0
+                    for job in chart_jobs:
+                        (chart_files, figures), job_seconds = job.result()
                         files += chart_files
-                    elif name == "rapport":
-                        files += _write_report(ctx, tmp, files)
-                    timings[label] = time.perf_counter() - t0
-                    if name == "graphiques":
-                        # written meanwhile by a second process: its own duration, and the
-                        # wait in this one
-                        timings[label] = seconds
-                        timings["Attente des graphiques"] = time.perf_counter() - t0
-                    report(cb, 1.0, label)
-                    done += 1
-            finally:
+                        for section, figs in figures.items():
+                            ctx.figures.setdefault(section, []).extend(figs)
+                        seconds += job_seconds
+                elif name == "rapport":
+                    flush_warnings()
+                    files += _write_report(ctx, tmp, files)
+                timings[label] = time.perf_counter() - t0
+                if seconds is not None:
+                    # done meanwhile by other processes: their own duration, and the wait here
+                    timings[f"Attente : {label.split(' (')[0].lower()}"] = timings[label]
+                    timings[label] = seconds
+                report(cb, 1.0, label)
+                done += 1
+        finally:
+            for job in jobs:
                 job.cancel()
-            summary = {
-                "territoire": cfg.name, "donnees_illustratives": ctx.is_illustrative,
-                "fichiers": [*files, "resume.json"],
-                "durees_s": {k: round(v, 3) for k, v in timings.items()},
-                "notes": ctx.notes, "avertissements": ctx.warnings,
-            }
-            (tmp / "resume.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1),
-                                             encoding="utf-8")
-            files.append("resume.json")
+        flush_warnings()
+        summary = {
+            "territoire": cfg.name, "donnees_illustratives": ctx.is_illustrative,
+            "fichiers": [*files, "resume.json"],
+            "durees_s": {k: round(v, 3) for k, v in timings.items()},
+            "notes": ctx.notes, "avertissements": ctx.warnings,
+        }
+        (tmp / "resume.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1),
+                                         encoding="utf-8")
+        files.append("resume.json")
     return PortraitResult(out_dir=out, files=files, timings=timings, notes=ctx.notes,
                           warnings=list(ctx.warnings),
                           tables={k: e.frame for k, e in ctx.tables.items()},

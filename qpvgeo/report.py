@@ -54,6 +54,8 @@ class ReportTable:
     n_text: int = 1
     collapsed: bool = False
     n_marked: int = 0
+    estimate_label: str = "à partir des IRIS"
+    estimate_rest: str = "les autres sont publiées"
 
 
 @dataclass
@@ -74,7 +76,8 @@ def report_table(
     units: Mapping[str, str] | None = None, row_kind: pd.Series | None = None,
     estimate: bool | None = None, illustrative: bool = False, note: str | None = None,
     lead: str | None = None, estimated_cells: Mapping[str, pd.Series] | None = None,
-    collapsed: bool = False,
+    collapsed: bool = False, estimate_label: str | None = None,
+    estimate_rest: str | None = None,
 ) -> ReportTable:
     """Format an engine table for the report.
 
@@ -106,6 +109,10 @@ def report_table(
         and estimated figures says which is which.
     collapsed
         Show the table folded (``<details>``), for long detail tables.
+    estimate_label, estimate_rest
+        How the estimates were made, after "estimation" / "valeur estimée" (default "à
+        partir des IRIS"), and what the unmarked cells are (default "les autres sont
+        publiées").
 
     Returns
     -------
@@ -146,7 +153,9 @@ def report_table(
     return ReportTable(title=title, columns=[cols[c] for c in ordered], rows=rows,
                        source=source, vintage=vintage, method=method, estimate=bool(estimate),
                        illustrative=illustrative, note=note, lead=lead, n_text=len(text_cols),
-                       collapsed=collapsed, n_marked=n_marked)
+                       collapsed=collapsed, n_marked=n_marked,
+                       estimate_label=estimate_label or "à partir des IRIS",
+                       estimate_rest=estimate_rest or "les autres sont publiées")
 
 
 def _environment() -> Environment:

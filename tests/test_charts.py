@@ -71,3 +71,20 @@ def test_illustrative_stamp_and_health_heat_map(tmp_path):
     for cell in ("40\u202f%", "70\u202f%", "n.d.", "50\u202f%", "25\u202f%", "Territoire test"):
         assert cell in text, cell
     assert len(r.axes[0].images[0].get_array()) == 3 + 1
+
+
+def test_quadrant_names_the_farthest_points_and_counts_corners(tmp_path):
+    # 30 zones on a diagonal, one far out: with max_labels=3 only the three farthest from
+    # the centre are named (z29, z28, z27), and the corners count the zones above and below
+    n = 30
+    t = pd.DataFrame({"nom": [f"z{i}" for i in range(n)],
+                      "dx": np.linspace(-1, 1, n), "dy": np.linspace(-0.5, 2.0, n)})
+    q = gap_quadrant(t, x="dx", y="dy", label_col="nom", max_labels=3)
+    names = [a.get_text() for a in q.axes[0].texts if a.get_text().startswith("z")]
+    assert sorted(names) == ["z27", "z28", "z29"]
+    up = int((t["dy"] > 0).sum())  # dy = -0.5 + 2.5 i / 29 > 0 for i >= 6: 24 zones
+    assert up == 24
+    corner = [a.get_text() for a in q.axes[0].texts if a.get_text().startswith("écart")]
+    assert corner == ["écart qui se creuse (24)", "écart qui se réduit (6)"]
+    svg = save_figure(q, tmp_path / "q")[1].read_text(encoding="utf-8")
+    assert "noms des 3 zones les plus éloignées du centre sur 30" in svg

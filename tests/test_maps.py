@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import geopandas as gpd
@@ -11,7 +12,15 @@ import pytest
 import shapely
 
 from qpvgeo.errors import MissingCRSError, SchemaError
-from qpvgeo.maps import ASSETS, STATIC_DIR, encode_buildings, portrait_map, save_map
+from qpvgeo.maps import (
+    ASSETS,
+    STATIC_DIR,
+    class_breaks,
+    encode_buildings,
+    fisher_jenks_bins,
+    portrait_map,
+    save_map,
+)
 
 X0, Y0 = 700000.0, 7040000.0
 EVIL = "<img src=x onerror=alert(1)>"
@@ -125,3 +134,47 @@ def test_bad_input():
     q = q.set_crs(None, allow_override=True)
     with pytest.raises(MissingCRSError):
         portrait_map(q)
+
+
+def test_fisher_jenks_by_hand():
+    # 1 2 3 | 10 11 12 | 30: within-class sums of squares 2 + 2 + 0 = 4, the optimum for 3
+    # classes (any other cut puts 3 with 10 or 12 with 30 and costs more)
+    y = pd.Series([12.0, 1, 30, 2, np.nan, 11, 3, 10])
+    idx, bins = class_breaks(y, k=3)
+    assert bins == [3.0, 12.0, 30.0]
+    assert idx.tolist() == [1, 0, 2, 0, -1, 1, 0, 1]  # -1: missing, never class 0
+    # fewer distinct values than classes: k lowered; one value: one class
+    assert class_breaks(pd.Series([5.0, 5.0, 7.0]), k=5)[1] == [5.0, 7.0]
+    assert class_breaks(pd.Series([5.0, 5.0]), k=5)[1] == [5.0]
+
+
+def test_fisher_jenks_matches_mapclassify():
+    mapclassify = pytest.importorskip("mapclassify")
+    import warnings
+
+    rng = np.random.default_rng(20240331)
+    for _ in range(60):
+        n = int(rng.integers(5, 60))
+        k = int(rng.integers(2, 7))
+        y = np.round(rng.gamma(2.0, 10.0, n), int(rng.integers(0, 3)))  # ties included
+        if len(np.unique(y)) < k:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Numba not installed"
+            ref = mapclassify.FisherJenks(y, k)
+        assert fisher_jenks_bins(np.sort(y), k) == pytest.approx(ref.bins)
+        assert class_breaks(pd.Series(y), k)[0].tolist() == ref.yb.tolist()
+
+
+def test_walking_areas_one_layer_per_kind_with_its_label(tmp_path):
+    areas = gpd.GeoDataFrame(
+        {"kind": ["Médecins généralistes", "Pharmacies"],
+         "label": ["accessible à pied en 15 min (réseau des rues)"] * 2},
+        geometry=[shapely.box(X0, Y0, X0 + 800, Y0 + 800).buffer(10),
+                  shapely.box(X0 + 2000, Y0, X0 + 2500, Y0 + 600)], crs=2154)
+    page = save_map(portrait_map(_qpv(), walking_areas=areas),
+                    tmp_path / "c.html").read_text(encoding="utf-8")
+    # layer names are written as JSON strings in the layer control
+    for kind in ("Médecins généralistes", "Pharmacies"):
+        name = f"{kind} : accessible à pied en 15 min (réseau des rues)"
+        assert json.dumps(name)[1:-1] in page

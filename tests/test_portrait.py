@@ -143,17 +143,6 @@ def test_csv_and_xlsx_carry_the_numbers_and_provenance(result):
     assert "deperditions" in [r[0] for r in prov[1:]]
 
 
-def test_xlsx_text_never_becomes_a_formula(tmp_path):
-    from openpyxl import Workbook, load_workbook
-
-    wb = Workbook()
-    portrait._sheet(wb.active, pd.DataFrame({"nom": ["=HYPERLINK(\"x\")"], "v": [1.5]}))
-    wb.save(tmp_path / "t.xlsx")
-    cell = load_workbook(tmp_path / "t.xlsx").active["A2"]
-    assert cell.data_type == "s"
-    assert cell.value == "=HYPERLINK(\"x\")"
-
-
 def test_geopackage_layers_and_embedded_styles(result):
     path = result.out_dir / "portrait.gpkg"
     import pyogrio
@@ -715,3 +704,116 @@ def test_geopackage_opens_styled_in_qgis(census):
     pixels = info["pixels"]
     for cls in DEFAULT_SCHEME.classes:
         assert pixels.get(cls.colour.lower(), 0) > 0, cls.label
+
+
+# --- territory figures that do not add up: the EPCI's own Filosofi figures --------------------
+
+def _official_ctx(layers: dict) -> portrait.Context:
+    cfg = PortraitConfig(name="T", siren_epci="246200364", files={}, layers={})
+    ctx = portrait.Context(config=cfg)
+    ctx.layers.update(layers)
+    ctx.layers["territoire"] = gpd.GeoDataFrame(
+        {"code": ["territoire"], "nom": ["T"]},
+        geometry=[shapely.box(X0, Y0, X0 + 4000, Y0 + 2000)], crs=2154)
+    return ctx
+
+
+def test_territory_median_and_poverty_from_the_epci_row():
+    epci = pd.DataFrame({"siren_epci": ["200072460", "246200364"],
+                         "MED20": [19000.0, 17020.0], "TP6020": [20.0, 36.1],
+                         "NBPERSMENFISC20": [1000.0, 242000.0], "source": "illustratif"})
+    row, how = portrait._territory_official(_official_ctx({"insee_epci": epci}))
+    assert row["MED20"].tolist() == [17020.0]  # the configured EPCI's row, not the other
+    assert "246200364" in how
+    from qpvgeo.indicators import territory_indicators
+
+    t = territory_indicators(pd.DataFrame({"P20_POP": [1.0]}), vintage=2020, official=row)
+    assert t["revenu_median"].iloc[0] == 17020
+    assert t["taux_pauvrete"].iloc[0] == pytest.approx(0.361)
+    assert t["revenu_median_origin"].iloc[0] == "officiel"
+
+
+def test_territory_poverty_rate_weighted_from_its_communes():
+    # 62001: 30 % of 1 000 persons, 62002: 50 % of 3 000 → (300 + 1 500) / 4 000 = 45 %;
+    # a commune of another territory (62999) is left out; a median cannot be combined
+    com = pd.DataFrame({"insee_com": ["62001", "62002", "62999"],
+                        "TP6020": [30.0, 50.0, 90.0], "NBPERSMENFISC20": [1000.0, 3000.0, 5.0],
+                        "MED20": [18000.0, 15000.0, 9000.0]})
+    communes = _layers_communes()
+    row, how = portrait._territory_official(_official_ctx({"insee_commune": com,
+                                                          "communes": communes}))
+    assert row["TP6020"].iloc[0] == pytest.approx((0.30 * 1000 + 0.50 * 3000) / 4000 * 100)
+    assert row["NBPERSMENFISC20"].iloc[0] == 4000
+    assert "MED20" not in row.columns
+    assert "2 communes" in how
+    # one commune missing its rate: no territory figure rather than a partial one
+    com.loc[1, "TP6020"] = np.nan
+    row, _ = portrait._territory_official(_official_ctx({"insee_commune": com,
+                                                        "communes": communes}))
+    assert row is None
+
+
+def _layers_communes() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"insee_com": ["62001", "62002"], "nom_com": ["Alpha", "Beta"]},
+        geometry=[shapely.box(X0, Y0, X0 + 2000, Y0 + 2000),
+                  shapely.box(X0 + 2000, Y0, X0 + 4000, Y0 + 2000)], crs=2154)
+
+
+_CODE_WORD = r"\b[a-z]+(?:_[a-z0-9]+)+\b"  # machine codes such as no_mode_column
+_DEV_WORDS = ("official=", "territory_indicators", "ensemble_qpv", "NBPERSMENFISC",
+              "(niveau ", "not_given")
+
+
+def _plain_french(texts: pd.Series) -> list[str]:
+    """Texts holding a machine code or developer wording."""
+    texts = texts.dropna().astype(str)
+    bad = texts.str.contains(_CODE_WORD, regex=True)
+    for w in _DEV_WORDS:
+        bad |= texts.str.contains(w, regex=False)
+    return sorted(set(texts[bad]))
+
+
+@pytest.mark.slow
+def test_demo_territory_filosofi_remarks_colleges_and_references(demo):
+    out, _, _, sheets = demo
+    # the EPCI's Filosofi row gives the territory's median and poverty rate
+    p = sheets["portrait"].set_index("indicator")
+    assert p.loc["revenu_median", "territory_value"] == 17020
+    assert p.loc["taux_pauvrete", "territory_value"] == pytest.approx(0.361)
+    for k in ("revenu_median", "taux_pauvrete"):
+        assert p.loc[k, "comparison"].startswith("C'est de "), k
+    # every remark, reason and note is plain French
+    assert _plain_french(p["remarque"]) == []
+    long = pd.read_csv(out / "indicateurs.csv", sep=";", dtype=str)
+    assert _plain_french(long["motif_valeur_manquante"]) == []
+    assert not long["motif_valeur_manquante"].str.contains("non précisé", na=False).any()
+    for name, sheet in sheets.items():
+        for col in [c for c in sheet.columns if str(c).endswith("missing_reason")]:
+            assert _plain_french(sheet[col]) == [], (name, col)
+    # the reference values of the indicators computed from RPLS and SIRENE are shown
+    eco = sheets["synthese_economie"].set_index("indicator")
+    assert "QPV de France métropolitaine : 53,0" in eco.loc["evolution_etablissements",
+                                                           "references_text"]
+    log = sheets["synthese_logement"].set_index("indicator")
+    assert "Hauts-de-France : 38,0" in log.loc["part_rpls_tres_sociaux", "references_text"]
+    # collèges: the diagnostic's table and the per-QPV summary
+    from qpvgeo.datasets import load_demo
+
+    colleges = load_demo(["colleges"])["colleges"]
+    tab = sheets["colleges"]
+    shown = colleges.loc[colleges["uai"].isin(set(tab["uai"]))]
+    assert (tab["ep"].fillna("") == "REP").sum() == (shown["ep"] == "REP").sum()
+    assert set(colleges.loc[colleges["ep"].notna(), "uai"]) <= set(tab["uai"])
+    per_qpv = sheets["colleges_qpv"].set_index("code_qpv")
+    n_rep = per_qpv.drop(index=["territoire"])["college_reach_rep_sum"]
+    assert (n_rep <= per_qpv.drop(index=["territoire"])["college_reach_count"]).all()
+    page = (out / "rapport.html").read_text(encoding="utf-8")
+    from markupsafe import escape
+
+    assert escape("Collèges en éducation prioritaire ou à portée à pied d'un QPV") in page
+    assert "habitants vivent dans les 22 QPV" in page
+    assert escape("l'écart au territoire s'est accru pour la majorité des QPV") in page
+    # walking areas on the street network, labelled so
+    carte = (out / "carte.html").read_text(encoding="utf-8")
+    assert json.dumps("accessible à pied en 15 min (réseau des rues)")[1:-1] in carte

@@ -58,3 +58,41 @@ def test_estimated_cells_marked_and_long_tables_folded():
     assert '<td class=" est">200<sup>e</sup></td>' in page
     assert "valeur estimée à partir des IRIS (1 valeur)" in page
     assert "<details><summary>Afficher le tableau (3 lignes)</summary>" in page
+
+
+def test_reason_codes_become_plain_french():
+    from qpvgeo._format import fmt, is_reason_code, reason_text
+
+    assert reason_text("no_mode_column") == (
+        "vacance non calculable : le fichier RPLS n'indique pas l'occupation des logements "
+        "(colonne MODE)")
+    # the column gives a more precise wording of a generic code
+    assert reason_text("zero", "creations_2023_ei_share") == "aucune création dans l'année"
+    assert reason_text("zero", "estab_change_share") == "aucun établissement à la première date"
+    assert reason_text("zero", "rpls_per_1000_inhab") == "population nulle"
+    assert reason_text("zero") == "dénominateur nul"
+    # French text is kept; unknown codes never reach the reader
+    assert reason_text("secret statistique (DISP_MED20)") == "secret statistique (DISP_MED20)"
+    assert reason_text("some_new_code") == "valeur non calculable"
+    assert reason_text(None) == reason_text(np.nan) == ""
+    assert is_reason_code("not_given")
+    assert not is_reason_code("aucun logement classé")
+    assert fmt(88.64, "index") == "88,6"  # IPS: one decimal
+
+
+def test_estimate_wording_per_table():
+    df = pd.DataFrame({"nom_qpv": ["A"], "quality_poor_dwellings": [132.24]})
+    t = report_table(df, {"nom_qpv": "Quartier", "quality_poor_dwellings": "Logements"},
+                     title="Q", source="PLH", vintage="2019", method="m", estimate=True,
+                     estimated_cells={"quality_poor_dwellings": pd.Series([True])},
+                     estimate_label="au prorata de la surface de l'îlot",
+                     estimate_rest="les autres sont des décomptes d'îlots entiers")
+    assert t.rows[0]["cells"][1] == "132"  # dwellings are counts, shown without decimals
+    page = render_report([ReportSection(id="logement", title="Logement", tables=[t])],
+                         territory="T", n_qpv=1, illustrative=False,
+                         warnings=["DataQualityWarning : x"])
+    assert "estimation au prorata de la surface de l&#39;îlot" in page
+    assert ("valeur estimée au prorata de la surface de l&#39;îlot (1 valeur), les autres "
+            "sont des décomptes d&#39;îlots entiers") in page
+    assert "à partir des IRIS" not in page
+    assert "1 avertissement sur les données d'entrée" in page

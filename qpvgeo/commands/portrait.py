@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import webbrowser
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the portrait and print its summary; return 0."""
     from qpvgeo.portrait import run_portrait
 
+    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     bars = _Bars()
     try:
@@ -78,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
     for label, sec in result.timings.items():
         print(f"  {label:<40} {sec:6.2f} s")
     print(f"  {'Total':<40} {total:6.2f} s")
+    cpu_self = time.process_time() - cpu0
+    parallel = sum(v for k, v in result.timings.items() if k in ("Carte web", "Graphiques"))
+    load_txt = (f" ; charge de la machine au départ : {load0:.1f} pour {os.cpu_count()} cœurs"
+                .replace(".", ",") if load0 is not None else "")
+    print(f"  (étapes « Carte web » et « Graphiques » dans des processus parallèles : "
+          f"{parallel:.1f} s ; calcul de ce processus {cpu_self:.1f} s{load_txt})"
+          .replace(".", ","))
     if result.notes:
         print("Sections non calculées :")
         for notes in result.notes.values():
