@@ -2195,15 +2195,14 @@ def thermography(b: gpd.GeoDataFrame, out: Path, *, pixel: float = 2.0,
 
     def flight_mask(px: float) -> np.ndarray:
         k = round(cell / px)
-        return np.kron(coarse_mask, np.ones((k, k), dtype=bool))
+        return coarse_mask.repeat(k, axis=0).repeat(k, axis=1)
 
     info: dict[str, Any] = {}
     # -- classified heat loss, 2 m
     w, h = int((xmax - xmin) / pixel), int((ymax - ymin) / pixel)
     tr = from_origin(xmin, ymax, pixel, pixel)
     inside = flight_mask(pixel)
-    arr = np.full((h, w), 255, dtype=np.uint8)
-    arr[inside] = 1
+    arr = np.where(inside, np.uint8(1), np.uint8(255))
     roofs = features.rasterize(_rect_shapes(b3950.geometry.to_numpy(), (cls + 10).tolist()),
                                out_shape=(h, w), transform=tr, fill=0, dtype="uint8")
     on = roofs > 0

@@ -2031,11 +2031,25 @@ def _transfer(
                           "going to each t1 zone (no missing or negative value)")
     unknown = sorted(set(cw[c_from].astype(object)) - set(src.index))
     rows = []
-    cw = _bare(cw)
-    for code_to, grp in cw.groupby(cw[c_to].astype(object), sort=False):
-        olds = grp[c_from].astype(object).tolist()
-        ww = pd.to_numeric(grp[c_w], errors="coerce").to_numpy(dtype=float)
-        known = [o in src.index for o in olds]
+    # plain arrays and a position lookup: the loop below runs once per t1 zone and indicator
+    pos = {code: i for i, code in enumerate(src.index)}
+    all_vals = pd.to_numeric(src[k], errors="coerce").to_numpy(dtype=float)
+    all_nums = pd.to_numeric(src[f"{k}_num"], errors="coerce").to_numpy(dtype=float)
+    all_dens = pd.to_numeric(src[f"{k}_den"], errors="coerce").to_numpy(dtype=float)
+    all_vint = src[f"{k}_vintage"].to_numpy(dtype=object)
+    all_reason = src[f"{k}_missing_reason"].astype(str).to_numpy(dtype=object)
+    from_codes = cw[c_from].astype(object).to_numpy()
+    to_codes = cw[c_to].astype(object).to_numpy()
+    weights = w.to_numpy(dtype=float)
+    covers = (pd.to_numeric(cw[c_cov], errors="coerce").to_numpy(dtype=float)
+              if c_cov is not None else None)
+    groups: dict[Any, list[int]] = {}
+    for i, code in enumerate(to_codes):
+        groups.setdefault(code, []).append(i)
+    for code_to, members in groups.items():
+        olds = [from_codes[i] for i in members]
+        ww = weights[members]
+        known = [o in pos for o in olds]
         rec: dict[str, Any] = {"code": code_to, "codes_t0": ";".join(map(str, olds)),
                                "reason": ""}
         if not all(known):
@@ -2043,10 +2057,8 @@ def _transfer(
                        + ", ".join(o for o, kn in zip(olds, known, strict=True) if not kn))
             rows.append(rec)
             continue
-        sub = src.loc[olds]
-        vals = sub[k].astype(float).to_numpy()
-        nums = sub[f"{k}_num"].astype(float).to_numpy()
-        dens = sub[f"{k}_den"].astype(float).to_numpy()
+        at = [pos[o] for o in olds]
+        vals, nums, dens = all_vals[at], all_nums[at], all_dens[at]
         method = ""
         if ind.kind == "count" and np.isfinite(nums).all():
             n_ = float((ww * nums).sum())
@@ -2059,8 +2071,8 @@ def _transfer(
             method = "report des numérateurs et dénominateurs pondérés (table de correspondance)"
         else:
             # non-additive: only when one t0 zone dominates the t1 zone
-            if c_cov is not None:
-                cover = pd.to_numeric(grp[c_cov], errors="coerce").to_numpy(dtype=float)
+            if covers is not None:
+                cover = covers[members]
             elif np.isfinite(dens).all() and (ww * dens).sum() > 0:
                 cover = ww * dens / (ww * dens).sum()
             else:
@@ -2077,10 +2089,9 @@ def _transfer(
                     "non transférable : indicateur non additif et aucune zone t0 ne couvre "
                     f"au moins {dominant_share:.0%} de la zone"))
         if pd.isna(rec.get("value")) and not rec.get("reason"):
-            reasons = sub[f"{k}_missing_reason"].astype(str)
-            rec["reason"] = "t0 : " + " ; ".join(r for r in reasons if r)
+            rec["reason"] = "t0 : " + " ; ".join(r for r in all_reason[at] if r)
         rec["method"] = method
-        rec["vintage"] = _mode_int(sub[f"{k}_vintage"])
+        rec["vintage"] = _mode_int(pd.Series(all_vint[at]))
         rows.append(rec)
     out = pd.DataFrame(rows).set_index("code")
     out.attrs["unknown_t0_codes"] = unknown
