@@ -1675,6 +1675,9 @@ def step_schools(ctx: Context, progress: ProgressCallback | None) -> None:
     report(progress, 1.0, "collèges")
 
 
+WALKING_AREAS_LABEL = "Zones accessibles à pied"
+"""Timing label of the walking areas, drawn in a process of their own (see run_portrait)."""
+
 WALKING_AREA_KINDS = ("medecin_generaliste", "pharmacie", "chirurgien_dentiste", "infirmier")
 """Health kinds whose walking areas are drawn on the map (one layer each)."""
 
@@ -1709,6 +1712,16 @@ def _walking_areas(sante: gpd.GeoDataFrame, kinds: Mapping[str, list[str]],
     if not rows:
         return None
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=_validate.LAMBERT93)
+
+
+def _walking_areas_of(ctx: Context) -> gpd.GeoDataFrame | None:
+    """Return the walking areas of the health step's equipment (see :func:`_walking_areas`)."""
+    params = ctx.layers.get("zones_marche_params")
+    if params is None or "bpe_sante" not in ctx.layers:
+        return None
+    return _walking_areas(ctx.layers["bpe_sante"], params["kinds"],
+                          ctx.layers.get("graphe_pieton"), params["reach"], params["minutes"],
+                          params["labels"])
 
 
 def step_economy(ctx: Context, progress: ProgressCallback | None) -> None:
@@ -2191,11 +2204,8 @@ def _write_map(ctx: Context, out: Path, offline: bool) -> list[str]:
             tips.append("motif_carte")
     iris = ctx.layers.get("iris_concernes")
     walking = ctx.layers.get("zones_marche")
-    params = ctx.layers.get("zones_marche_params")
-    if walking is None and params is not None and "bpe_sante" in ctx.layers:
-        walking = _walking_areas(ctx.layers["bpe_sante"], params["kinds"],
-                                 ctx.layers.get("graphe_pieton"), params["reach"],
-                                 params["minutes"], params["labels"])
+    if walking is None:
+        walking = _walking_areas_of(ctx)
     m = portrait_map(
         qpv_layer, indicator=indicator, k=int(cfg.options.get("classes_carte", 5)),
         tooltip_fields=tips, npnru=list(ctx.layers.get("npnru_codes", [])),
@@ -2663,6 +2673,7 @@ def run_portrait(
     with _collect_warnings(ctx) as flush_warnings, _staging(out) as tmp:
         jobs: list[_Job] = []
         chart_jobs: list[_Job] = []
+        areas_job: _Job | None = None
         drawn: set[str] = set()
         try:
             for name, label, func in STEPS:
@@ -2674,6 +2685,9 @@ def run_portrait(
                     keys = [k for k in _CHARTS if k in ctx.tables]
                     drawn |= set(keys)
                     chart_jobs.append(_chart_job(ctx, tmp, keys))
+                if name == "sante" and "zones_marche_params" in ctx.layers:
+                    areas_job = _Job(lambda: _walking_areas_of(ctx))
+                    jobs.append(areas_job)
             if ctx.is_illustrative:
                 ctx.methods.insert(0, "Données illustratives : les couches "
                                    + ", ".join(sorted(ctx.illustrative))
@@ -2681,8 +2695,12 @@ def run_portrait(
                                    "« illustratif »).")
             chart_jobs.append(_chart_job(ctx, tmp, [k for k in _CHARTS
                                                     if k in ctx.tables and k not in drawn]))
+            if areas_job is not None:
+                t0 = time.perf_counter()
+                ctx.layers["zones_marche"], timings[WALKING_AREAS_LABEL] = areas_job.result()
+                timings["Attente : zones à pied"] = time.perf_counter() - t0
             map_job = _Job(lambda: _write_map(ctx, tmp, offline))
-            jobs = [*chart_jobs, map_job]
+            jobs = [*jobs, *chart_jobs, map_job]
             for name, label in OUTPUTS:
                 cb = _cb(label)
                 report(cb, 0.0, label)

@@ -82,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {label:<40} {sec:6.2f} s")
     print(f"  {'Total':<40} {total:6.2f} s")
     cpu_self = time.process_time() - cpu0
-    parallel = sum(v for k, v in result.timings.items() if k in ("Carte web", "Graphiques"))
+    parallel = sum(v for k, v in result.timings.items()
+                   if k in ("Carte web", "Graphiques", "Zones accessibles à pied"))
     load_txt = (f" ; charge de la machine au départ : {load0:.1f} pour {os.cpu_count()} cœurs"
                 .replace(".", ",") if load0 is not None else "")
-    print(f"  (étapes « Carte web » et « Graphiques » dans des processus parallèles : "
+    print(f"  (carte, graphiques et zones à pied dans des processus parallèles : "
           f"{parallel:.1f} s ; calcul de ce processus {cpu_self:.1f} s{load_txt})"
           .replace(".", ","))
     if result.notes:
