@@ -1659,8 +1659,17 @@ def step_schools(ctx: Context, progress: ProgressCallback | None) -> None:
                      ("college_nearest_median_m", "Distance médiane au plus proche")):
         if c in frame.columns:
             cols[c] = label
+    q = frame.loc[~frame["code_qpv"].isin([TERRITORY_CODE, ALL_QPV_CODE])]
+    lead = None
+    if {"college_reach_rep_sum", "college_reach_rep_plus_sum",
+            "college_reach_count"} <= set(q.columns):
+        with_ep = int(((q["college_reach_rep_sum"].fillna(0)
+                        + q["college_reach_rep_plus_sum"].fillna(0)) > 0).sum())
+        none = int((q["college_reach_count"].fillna(0) == 0).sum())
+        lead = (f"{with_ep} des {len(q)} QPV ont au moins un collège en REP ou REP+ à portée à "
+                f"pied ; {none} n'ont aucun collège à moins de {minutes:g} minutes de marche.")
     ctx.add("colleges_qpv", TableEntry(
-        frame=frame, section="education",
+        frame=frame, section="education", lead=lead,
         title="Collèges à portée à pied de chaque QPV (REP, REP+, IPS)", source=src,
         vintage=vint_text,
         method=f"collèges dans le QPV ou à portée {how} ; IPS moyen et minimum des collèges "
@@ -2689,9 +2698,11 @@ def run_portrait(
                     areas_job = _Job(lambda: _walking_areas_of(ctx))
                     jobs.append(areas_job)
             if ctx.is_illustrative:
-                ctx.methods.insert(0, "Données illustratives : les couches "
-                                   + ", ".join(sorted(ctx.illustrative))
-                                   + " sont des données fictives de démonstration (source "
+                names = ([FILE_KEYS[k] for k in FILE_KEYS if k in ctx.illustrative]
+                         or sorted(ctx.illustrative))  # layers derived from them not repeated
+                ctx.methods.insert(0, "Données illustratives : les couches « "
+                                   + " », « ".join(names)
+                                   + " » sont des données fictives de démonstration (source "
                                    "« illustratif »).")
             chart_jobs.append(_chart_job(ctx, tmp, [k for k in _CHARTS
                                                     if k in ctx.tables and k not in drawn]))
