@@ -364,11 +364,13 @@ def step_load(ctx: Context, progress: ProgressCallback | None) -> None:
     if cfg.has("thermographie"):
         ctx.layers["thermographie"] = cfg.layers.get("thermographie",
                                                       cfg.files.get("thermographie"))
+        # qpvgeo.raster follows QPVGEO_RASTER_BACKEND (QGIS's own GDAL inside QGIS, where the
+        # rasterio wheel must not be imported); an unreadable raster fails later, in its step
         with contextlib.suppress(Exception):
-            import rasterio
+            from qpvgeo.raster import open_raster
 
-            with rasterio.open(ctx.layers["thermographie"]) as src:
-                if _validate.is_illustrative(src.tags()):
+            with open_raster(ctx.layers["thermographie"]) as src:
+                if _validate.is_illustrative(src.tags):
                     ctx.illustrative.add("thermographie")
     if cfg.has("reference"):
         indicators = _module("indicators")
