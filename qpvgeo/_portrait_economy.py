@@ -1,0 +1,69 @@
+"""Step 9 of the portrait: SIRENE establishments, creations and sectors per QPV."""
+
+from __future__ import annotations
+
+import warnings
+
+from qpvgeo._portrait_context import (
+    TERRITORY_CODE,
+    Context,
+    TableEntry,
+    _all_qpv,
+    _all_qpv_value,
+    _module,
+    _population,
+    _prov,
+    _qpv_series,
+    _with_all_qpv,
+    _with_keys_any,
+    _zones,
+)
+from qpvgeo._progress import ProgressCallback, report
+from qpvgeo.errors import DataQualityWarning
+
+
+def step_economy(ctx: Context, progress: ProgressCallback | None) -> None:
+    """Count establishments at two dates, their change, creations and sector mix per QPV."""
+    cfg = ctx.config
+    if not (cfg.has("sirene_t0") and cfg.has("sirene_t1")):
+        ctx.note("economie", "activité économique non calculée : il faut les établissements "
+                 "SIRENE aux deux dates ([fichiers] sirene_t0, sirene_t1).")
+        return
+    economy = _module("economy")
+    if economy is None:
+        ctx.note("economie", "module qpvgeo.economy indisponible.")
+        return
+    zones = _zones(ctx)
+    qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
+    pop, pop_est = _population(ctx)
+    y0, y1 = int(cfg.vintages["sirene_t0"]), int(cfg.vintages["sirene_t1"])
+    eco = economy.economic_activity(
+        ctx.layers["sirene_t0"], ctx.layers["sirene_t1"], qpv_zones, year0=y0, year1=y1,
+        population=_qpv_series(pop, qpv_zones),
+        population_is_estimate=_qpv_series(pop_est, qpv_zones),
+        territory=ctx.layers["territoire"], duplicates="drop", territory_row=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # said by the call above
+        eco = _with_all_qpv(eco, economy.economic_activity(
+            ctx.layers["sirene_t0"], ctx.layers["sirene_t1"], _all_qpv(ctx), year0=y0,
+            year1=y1, population=_all_qpv_value(pop, qpv_zones),
+            population_is_estimate=_all_qpv_value(pop_est, qpv_zones, flag=True),
+            territory=ctx.layers["territoire"], duplicates="drop"))
+    src, vint, meth = _prov(eco, "INSEE, SIRENE géolocalisé", "établissements actifs localisés "
+                            "dans les QPV", f"{y0} et {y1}")
+    frame = _with_keys_any(eco, zones, cfg.name)
+    cols = {"nom_qpv": "Quartier"}
+    for c, label in ((f"estab_{y0}_count", f"Établissements {y0}"),
+                     (f"estab_{y1}_count", f"Établissements {y1}"),
+                     ("estab_change_share", f"Évolution {y0}–{y1}"),
+                     (f"creations_{y1}_count", f"Créations {y1}"),
+                     (f"creations_{y1}_ei_share", f"Créations {y1} en entreprise individuelle"),
+                     (f"sector_{y1}_commerce_transport_hebergement_restauration_share",
+                      f"Commerce, transports, hébergement, restauration ({y1})"),
+                     (f"sector_{y1}_services_share", f"Services ({y1})")):
+        if c in frame.columns:
+            cols[c] = label
+    ctx.add("economie", TableEntry(
+        frame=frame, section="economie", title="Établissements et créations (SIRENE)",
+        source=src, vintage=vint, method=meth, columns=cols))
+    report(progress, 1.0, "économie")
