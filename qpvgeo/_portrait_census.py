@@ -15,7 +15,15 @@ import shapely
 
 from qpvgeo import _validate
 from qpvgeo._format import indicator_label
-from qpvgeo._portrait_context import TERRITORY_CODE, Context, TableEntry, _module, _prov, _source_of
+from qpvgeo._portrait_context import (
+    TERRITORY_CODE,
+    Context,
+    TableEntry,
+    _dwellings,
+    _module,
+    _prov,
+    _source_of,
+)
 from qpvgeo._progress import ProgressCallback, report, scaled
 from qpvgeo.config import FILE_KEYS
 
@@ -32,8 +40,7 @@ def step_iris(ctx: Context, progress: ProgressCallback | None) -> None:
         ctx.note("population", "module qpvgeo.overlay indisponible.")
         return
     iris, qpv = ctx.layers["iris"], ctx.layers["qpv"]
-    weights = ctx.layers.get("batiments")
-    wcol = "nb_logts" if weights is not None and "nb_logts" in weights.columns else None
+    weights, wcol = _dwellings(ctx)
     ov = overlay.iris_qpv_overlap(iris, qpv, weights=weights, weight_col=wcol,
                                   progress=scaled(progress, 0, 0.4))
     ov_frame = pd.DataFrame(ov).drop(columns=[c for c in ("geometry",) if c in ov.columns])
@@ -164,8 +171,7 @@ def _estimate_zones(ctx: Context, table: pd.DataFrame, zones: gpd.GeoDataFrame,
     interp = _module("interpolation")
     assert interp is not None
     extensive, intensive = _split_variables(table, "code_iris")
-    weights = ctx.layers.get("batiments")
-    wcol = "nb_logts" if weights is not None and "nb_logts" in weights.columns else None
+    weights, wcol = _dwellings(ctx)
     iris = ctx.layers["iris"]
     return interp.interpolate(iris[["code_iris", "geometry"]], zones, extensive=extensive,
                               intensive=intensive, values=table,

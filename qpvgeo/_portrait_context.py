@@ -5,7 +5,9 @@ zones (QPV, all QPV as one zone, territory) and the census figures the engines d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ from qpvgeo import _validate
 from qpvgeo._format import is_reason_code, reason_text
 from qpvgeo._progress import ProgressCallback
 from qpvgeo.config import PortraitConfig
+from qpvgeo.errors import DataQualityWarning
 
 TERRITORY_CODE = "territoire"
 
@@ -236,27 +239,71 @@ def _zones(ctx: Context) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(z, geometry="geometry", crs=qpv.crs)
 
 
-def _with_keys(result: pd.DataFrame, zones: pd.DataFrame) -> pd.DataFrame:
-    """Put ``code_qpv``/``nom_qpv`` first (results keep the zones' index)."""
-    out = pd.DataFrame(result).drop(columns=[c for c in ("geometry",) if c in result.columns])
-    out = out.drop(columns=[c for c in ("code_qpv", "nom_qpv") if c in out.columns])
-    keys = zones.loc[out.index, ["code_qpv", "nom_qpv"]]
-    return pd.concat([keys, out], axis=1)
+def _qpv_zones(ctx: Context) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Return the zones of :func:`_zones` and, among them, the QPV (territory row left out)."""
+    zones = _zones(ctx)
+    return zones, zones.loc[zones["code_qpv"] != TERRITORY_CODE]
+
+
+def _qpv_and_all(ctx: Context, qpv_zones: gpd.GeoDataFrame, run: Callable[..., pd.DataFrame],
+                 series: Sequence[tuple[str, pd.Series | None, bool]] = (), *,
+                 quiet: bool = True,
+                 progress: tuple[ProgressCallback | None, ProgressCallback | None] | None = None,
+                 ) -> pd.DataFrame:
+    """Run an engine on the QPV with its territory row, then on all the QPV as one zone.
+
+    ``run(zones, **keywords)`` calls the engine with every argument but the zones and the
+    per-zone ``series``: ``(keyword, values per zone of :func:`_zones`, is an estimate flag)``,
+    given re-indexed on the QPV (:func:`_qpv_series`) to the first call and summed over the QPV
+    (flags: any; :func:`_all_qpv_value`) to the second. ``progress``: the callbacks of the two
+    calls. The second call's :class:`~qpvgeo.errors.DataQualityWarning` are muted when
+    ``quiet`` (the first call said them). Returns the first result with the all-QPV row before
+    its territory row (:func:`_with_all_qpv`).
+    """
+    first: dict[str, Any] = {key: _qpv_series(values, qpv_zones) for key, values, _ in series}
+    second: dict[str, Any] = {key: _all_qpv_value(values, qpv_zones, flag=flag)
+                              for key, values, flag in series}
+    if progress is not None:
+        first["progress"], second["progress"] = progress
+    per_qpv = run(qpv_zones, territory_row=True, **first)
+    with warnings.catch_warnings() if quiet else contextlib.nullcontext():
+        if quiet:
+            warnings.simplefilter("ignore", DataQualityWarning)
+        whole = run(_all_qpv(ctx), **second)
+    return _with_all_qpv(per_qpv, whole)
+
+
+def _dwellings(ctx: Context) -> tuple[gpd.GeoDataFrame | None, str | None]:
+    """Return the buildings layer and its dwellings column (``nb_logts``) when it has one.
+
+    The dwellings weight the IRIS → QPV estimates and the population within reach.
+    """
+    buildings = ctx.layers.get("batiments")
+    col = "nb_logts" if buildings is not None and "nb_logts" in buildings.columns else None
+    return buildings, col
+
+
+def _census_values(ctx: Context, column: str, flags: Sequence[str]
+                   ) -> tuple[pd.Series | None, pd.Series | None]:
+    """Return a column of the census table per zone of :func:`_zones`, and its estimate flag.
+
+    The flag is the first of the columns ``flags`` present (``None`` when none is); both are
+    ``None`` when the census table or the column is missing.
+    """
+    entry = ctx.tables.get("population")
+    if entry is None or column not in entry.frame.columns:
+        return None, None
+    f = entry.frame.drop_duplicates("code_qpv").set_index("code_qpv")
+    zones = _zones(ctx)
+    vals = zones["code_qpv"].map(pd.to_numeric(f[column], errors="coerce")).astype(float)
+    flag = next((c for c in flags if c in f.columns), None)
+    est = None if flag is None else zones["code_qpv"].map(f[flag]).fillna(False).astype(bool)
+    return vals, est
 
 
 def _population(ctx: Context) -> tuple[pd.Series | None, pd.Series | None]:
     """Return the population per zone of :func:`_zones` (and its estimate flag) when computed."""
-    entry = ctx.tables.get("population")
-    if entry is None or "population" not in entry.frame.columns:
-        return None, None
-    f = entry.frame.drop_duplicates("code_qpv").set_index("code_qpv")
-    zones = _zones(ctx)
-    pop = zones["code_qpv"].map(pd.to_numeric(f["population"], errors="coerce"))
-    est_col = next((c for c in ("population_is_estimate", "is_estimate") if c in f.columns),
-                   None)
-    est = None if est_col is None else zones["code_qpv"].map(f[est_col]).fillna(False) \
-        .astype(bool)
-    return pop.astype(float), est
+    return _census_values(ctx, "population", ("population_is_estimate", "is_estimate"))
 
 
 def _qpv_series(values: pd.Series | None, qpv_zones: pd.DataFrame) -> pd.Series | None:
@@ -280,20 +327,16 @@ def _census_column(ctx: Context, key: str, part: str) -> tuple[pd.Series | None,
 
     ``part`` is ``num`` or ``den`` (e.g. main residences = ``part_locataires_hlm_den``).
     """
-    entry = ctx.tables.get("population")
-    col = f"{key}_{part}"
-    if entry is None or col not in entry.frame.columns:
-        return None, None
-    f = entry.frame.drop_duplicates("code_qpv").set_index("code_qpv")
-    zones = _zones(ctx)
-    vals = zones["code_qpv"].map(pd.to_numeric(f[col], errors="coerce")).astype(float)
-    est = zones["code_qpv"].map(f[f"{key}_is_estimate"]).fillna(False).astype(bool)
-    return vals, est
+    return _census_values(ctx, f"{key}_{part}", (f"{key}_is_estimate",))
 
 
 def _with_keys_any(result: pd.DataFrame, zones: pd.DataFrame, territory_name: str
                    ) -> pd.DataFrame:
-    """Like :func:`_with_keys`, tolerating extra aggregate rows (territory, all QPV)."""
+    """Put ``code_qpv``/``nom_qpv`` first in an engine result on zones of :func:`_zones`.
+
+    Rows keep the zones' codes and names; aggregate rows (``territory``/``territoire``,
+    ``ensemble_qpv``) get the territory's name and "Ensemble des QPV". RangeIndex.
+    """
     out = pd.DataFrame(result).drop(columns=[c for c in ("geometry",) if c in result.columns])
     known = out.index.isin(zones.index)
     codes = pd.Series([str(i) for i in out.index], index=out.index, dtype=object)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import warnings
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
 
 from qpvgeo._portrait_context import (
-    TERRITORY_CODE,
     Context,
     TableEntry,
-    _all_qpv,
-    _all_qpv_value,
     _module,
     _population,
     _prov,
-    _qpv_series,
-    _with_all_qpv,
+    _qpv_and_all,
+    _qpv_zones,
     _with_keys_any,
-    _zones,
 )
 from qpvgeo._progress import ProgressCallback, report
-from qpvgeo.errors import DataQualityWarning
 
 
 def step_economy(ctx: Context, progress: ProgressCallback | None) -> None:
@@ -33,22 +31,17 @@ def step_economy(ctx: Context, progress: ProgressCallback | None) -> None:
     if economy is None:
         ctx.note("economie", "module qpvgeo.economy indisponible.")
         return
-    zones = _zones(ctx)
-    qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
+    zones, qpv_zones = _qpv_zones(ctx)
     pop, pop_est = _population(ctx)
     y0, y1 = int(cfg.vintages["sirene_t0"]), int(cfg.vintages["sirene_t1"])
-    eco = economy.economic_activity(
-        ctx.layers["sirene_t0"], ctx.layers["sirene_t1"], qpv_zones, year0=y0, year1=y1,
-        population=_qpv_series(pop, qpv_zones),
-        population_is_estimate=_qpv_series(pop_est, qpv_zones),
-        territory=ctx.layers["territoire"], duplicates="drop", territory_row=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # said by the call above
-        eco = _with_all_qpv(eco, economy.economic_activity(
-            ctx.layers["sirene_t0"], ctx.layers["sirene_t1"], _all_qpv(ctx), year0=y0,
-            year1=y1, population=_all_qpv_value(pop, qpv_zones),
-            population_is_estimate=_all_qpv_value(pop_est, qpv_zones, flag=True),
-            territory=ctx.layers["territoire"], duplicates="drop"))
+
+    def run(where: gpd.GeoDataFrame, **kwargs: Any) -> pd.DataFrame:
+        return economy.economic_activity(
+            ctx.layers["sirene_t0"], ctx.layers["sirene_t1"], where, year0=y0, year1=y1,
+            territory=ctx.layers["territoire"], duplicates="drop", **kwargs)
+
+    eco = _qpv_and_all(ctx, qpv_zones, run, [("population", pop, False),
+                                             ("population_is_estimate", pop_est, True)])
     src, vint, meth = _prov(eco, "INSEE, SIRENE géolocalisé", "établissements actifs localisés "
                             "dans les QPV", f"{y0} et {y1}")
     frame = _with_keys_any(eco, zones, cfg.name)

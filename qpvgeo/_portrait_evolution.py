@@ -10,7 +10,14 @@ import pandas as pd
 
 from qpvgeo._format import fmt, indicator_label, indicator_unit
 from qpvgeo._portrait_census import _census_source, _estimate_zones, _territory_units
-from qpvgeo._portrait_context import TERRITORY_CODE, Context, TableEntry, _module, _source_label
+from qpvgeo._portrait_context import (
+    TERRITORY_CODE,
+    Context,
+    TableEntry,
+    _dwellings,
+    _module,
+    _source_label,
+)
 from qpvgeo._portrait_load import _in_territory
 from qpvgeo._progress import ProgressCallback, report, scaled
 
@@ -92,8 +99,7 @@ def step_evolution(ctx: Context, progress: ProgressCallback | None) -> None:
         official0 = [ctx.layers["insee_qpv_t0"]] if "insee_qpv_t0" in ctx.layers else None
         t0 = indicators.zone_indicators(q15, vintage=vint0, official=official0, estimates=est0)
         ctx.layers["indicateurs_t0"] = t0
-        weights = ctx.layers.get("batiments")
-        wcol = "nb_logts" if weights is not None and "nb_logts" in weights.columns else None
+        weights, wcol = _dwellings(ctx)
         cw = overlay.crosswalk(q15, ctx.layers["qpv"], weights=weights if wcol else None,
                                weight_col=wcol, progress=scaled(progress, 0.4, 0.6))
         ctx.layers["crosswalk_qpv"] = cw

@@ -18,16 +18,15 @@ from qpvgeo._portrait_context import (
     TERRITORY_CODE,
     Context,
     TableEntry,
-    _all_qpv,
-    _all_qpv_value,
+    _dwellings,
     _module,
     _population,
     _prov,
+    _qpv_and_all,
     _qpv_series,
+    _qpv_zones,
     _source_label,
-    _with_all_qpv,
     _with_keys_any,
-    _zones,
 )
 from qpvgeo._progress import ProgressCallback, report, scaled
 from qpvgeo.errors import DataQualityWarning
@@ -44,37 +43,19 @@ def step_health(ctx: Context, progress: ProgressCallback | None) -> None:
         ctx.note("sante", "modules qpvgeo.equipment / qpvgeo.health indisponibles.")
         return
     bpe = ctx.layers["bpe"]
-    minutes, speed = float(cfg.options["marche_minutes"]), float(cfg.options["vitesse_marche_kmh"])
-    reach = float(equipment.walking_reach_m(minutes, speed))
-    zones = _zones(ctx)
-    qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
-    pop, pop_est = _population(ctx)
-    residences = ctx.layers.get("batiments")
-    graph = _walking_graph(ctx, equipment)
+    minutes, speed, reach, graph, how = _walking(ctx, equipment)
     if graph is not None:
         report(progress, 0.05, "graphe piéton")
-    acc = health.health_access(
-        bpe, qpv_zones, vintage=cfg.vintages["bpe"],
-        population=_qpv_series(pop, qpv_zones),
-        population_is_estimate=_qpv_series(pop_est, qpv_zones),
-        residences=residences,
-        residence_weight="nb_logts" if residences is not None
-        and "nb_logts" in residences.columns else None,
-        graph=graph, reach_m=reach, territory=ctx.layers["territoire"],
-        territory_population=None if pop is None else float(pop.iloc[-1]),
-        territory_row=True, name="bpe", progress=scaled(progress, 0.1, 0.8))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)  # said by the call above
-        acc = _with_all_qpv(acc, health.health_access(
-            bpe, _all_qpv(ctx), vintage=cfg.vintages["bpe"],
-            population=_all_qpv_value(pop, qpv_zones),
-            population_is_estimate=_all_qpv_value(pop_est, qpv_zones, flag=True),
-            residences=residences,
-            residence_weight="nb_logts" if residences is not None
-            and "nb_logts" in residences.columns else None,
-            graph=graph, reach_m=reach, territory=ctx.layers["territoire"],
-            territory_population=None if pop is None else float(pop.iloc[-1]), name="bpe",
-            progress=scaled(progress, 0.8, 0.9)))
+    zones, qpv_zones = _qpv_zones(ctx)
+    pop, pop_est = _population(ctx)
+    common = _access_arguments(ctx, graph, reach, pop)
+
+    def run(where: gpd.GeoDataFrame, **kwargs: Any) -> pd.DataFrame:
+        return health.health_access(bpe, where, name="bpe", **common, **kwargs)
+
+    acc = _qpv_and_all(ctx, qpv_zones, run, [("population", pop, False),
+                                             ("population_is_estimate", pop_est, True)],
+                       progress=(scaled(progress, 0.1, 0.8), scaled(progress, 0.8, 0.9)))
     kinds: dict[str, list[str]] = {}
     table = health.bpe_codes(cfg.vintages["bpe"], domain="sante")
     wanted = set(health.DEFAULT_HEALTH_KINDS)
@@ -84,8 +65,6 @@ def step_health(ctx: Context, progress: ProgressCallback | None) -> None:
     codes = {c for v in kinds.values() for c in v}
     sante = bpe.loc[bpe["typequ"].astype(str).isin(codes)]
     ctx.layers["bpe_sante"] = sante
-    how = (f"à pied sur le réseau des rues, {reach:.0f} m" if graph is not None else
-           f"à vol d'oiseau, {reach:.0f} m")
     src, vint, meth = _prov(acc, "INSEE, BPE", f"équipements dans le QPV et à portée {how} "
                             f"({minutes:g} min à {speed:g} km/h) ; population couverte "
                             "répartie au prorata des logements des bâtiments",
@@ -116,6 +95,35 @@ def step_health(ctx: Context, progress: ProgressCallback | None) -> None:
     report(progress, 1.0, "santé")
 
 
+def _walking(ctx: Context, equipment: Any) -> tuple[float, float, float, Any | None, str]:
+    """Return the walk of the configuration and the graph of the streets.
+
+    Minutes, speed (km/h), reach (metres), the walking graph of the streets (``None`` without
+    them) and how the reach is measured (French, for the methods).
+    """
+    cfg = ctx.config
+    minutes, speed = float(cfg.options["marche_minutes"]), float(cfg.options["vitesse_marche_kmh"])
+    reach = float(equipment.walking_reach_m(minutes, speed))
+    graph = _walking_graph(ctx, equipment)
+    how = (f"à pied sur le réseau des rues, {reach:.0f} m" if graph is not None else
+           f"à vol d'oiseau, {reach:.0f} m")
+    return minutes, speed, reach, graph, how
+
+
+def _access_arguments(ctx: Context, graph: Any | None, reach: float,
+                      population: pd.Series | None) -> dict[str, Any]:
+    """Arguments shared by the health and collège access engines (walk, residences, territory).
+
+    The population within reach is spread over the buildings by dwellings; the territory's
+    population is the last value of ``population`` (per zone of :func:`_zones`).
+    """
+    residences, weight = _dwellings(ctx)
+    return {"vintage": ctx.config.vintages["bpe"], "residences": residences,
+            "residence_weight": weight, "graph": graph, "reach_m": reach,
+            "territory": ctx.layers["territoire"],
+            "territory_population": None if population is None else float(population.iloc[-1])}
+
+
 def _walking_graph(ctx: Context, equipment: Any) -> Any | None:
     """Return the walking graph of the street layer (built once: health and schools)."""
     if "voirie" not in ctx.layers:
@@ -141,27 +149,16 @@ def step_schools(ctx: Context, progress: ProgressCallback | None) -> None:
         ctx.note("education", "modules qpvgeo.equipment / qpvgeo.health indisponibles.")
         return
     colleges = ctx.layers["colleges"]
-    minutes, speed = float(cfg.options["marche_minutes"]), float(cfg.options["vitesse_marche_kmh"])
-    reach = float(equipment.walking_reach_m(minutes, speed))
-    zones = _zones(ctx)
-    qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
+    minutes, speed, reach, graph, how = _walking(ctx, equipment)
+    zones, qpv_zones = _qpv_zones(ctx)
     pop, _ = _population(ctx)
-    residences = ctx.layers.get("batiments")
-    graph = _walking_graph(ctx, equipment)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)  # the BPE step said the same
         acc = health.school_access(
-            colleges, qpv_zones, vintage=cfg.vintages["bpe"],
-            population=_qpv_series(pop, qpv_zones),
-            residences=residences,
-            residence_weight="nb_logts" if residences is not None
-            and "nb_logts" in residences.columns else None,
-            graph=graph, reach_m=reach, territory=ctx.layers["territoire"],
-            territory_population=None if pop is None else float(pop.iloc[-1]),
-            territory_row=True, name="colleges", progress=scaled(progress, 0, 0.9))
+            colleges, qpv_zones, population=_qpv_series(pop, qpv_zones), territory_row=True,
+            name="colleges", progress=scaled(progress, 0, 0.9),
+            **_access_arguments(ctx, graph, reach, pop))
     pairs = equipment.reach_pairs(acc, "college")
-    how = (f"à pied sur le réseau des rues, {reach:.0f} m" if graph is not None else
-           f"à vol d'oiseau, {reach:.0f} m")
     src = _source_label(colleges, "Éducation nationale, indice de position sociale des "
                                   "collèges et éducation prioritaire")
     vint = str(cfg.vintages.get("colleges", ""))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import warnings
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -14,19 +14,17 @@ from qpvgeo._portrait_context import (
     Context,
     TableEntry,
     _all_qpv,
-    _all_qpv_value,
     _census_column,
     _mark_illustrative,
     _module,
     _population,
     _prov,
-    _qpv_series,
-    _with_all_qpv,
+    _qpv_and_all,
+    _qpv_zones,
     _with_keys_any,
     _zones,
 )
 from qpvgeo._progress import ProgressCallback, report, scaled
-from qpvgeo.errors import DataQualityWarning
 
 
 def step_thermography(ctx: Context, progress: ProgressCallback | None) -> None:
@@ -91,26 +89,20 @@ def step_housing(ctx: Context, progress: ProgressCallback | None) -> None:
     if housing is None:
         ctx.note("logement", "module qpvgeo.housing indisponible.")
         return
-    zones = _zones(ctx)
-    qpv_zones = zones.loc[zones["code_qpv"] != TERRITORY_CODE]
+    zones, qpv_zones = _qpv_zones(ctx)
     if cfg.has("rpls"):
         pop, pop_est = _population(ctx)
         rp, rp_est = _census_column(ctx, "part_locataires_hlm", "den")
-        sh = housing.social_housing(
-            ctx.layers["rpls"], qpv_zones, territory=ctx.layers["territoire"],
-            population=_qpv_series(pop, qpv_zones),
-            population_is_estimate=_qpv_series(pop_est, qpv_zones),
-            main_residences=_qpv_series(rp, qpv_zones),
-            main_residences_is_estimate=_qpv_series(rp_est, qpv_zones),
-            duplicates="drop", territory_row=True, name="rpls")
-        sh_all = housing.social_housing(
-            ctx.layers["rpls"], _all_qpv(ctx), territory=ctx.layers["territoire"],
-            population=_all_qpv_value(pop, qpv_zones),
-            population_is_estimate=_all_qpv_value(pop_est, qpv_zones, flag=True),
-            main_residences=_all_qpv_value(rp, qpv_zones),
-            main_residences_is_estimate=_all_qpv_value(rp_est, qpv_zones, flag=True),
-            duplicates="drop", name="rpls")
-        sh = _with_all_qpv(sh, sh_all)
+
+        def run_rpls(where: gpd.GeoDataFrame, **kwargs: Any) -> pd.DataFrame:
+            return housing.social_housing(ctx.layers["rpls"], where,
+                                          territory=ctx.layers["territoire"],
+                                          duplicates="drop", name="rpls", **kwargs)
+
+        sh = _qpv_and_all(ctx, qpv_zones, run_rpls, [
+            ("population", pop, False), ("population_is_estimate", pop_est, True),
+            ("main_residences", rp, False), ("main_residences_is_estimate", rp_est, True)],
+            quiet=False)
         src, vint, meth = _prov(sh, "SDES, RPLS", "logements sociaux localisés dans les QPV",
                                 cfg.vintages["rpls"])
         frame = _with_keys_any(sh, zones, cfg.name)
@@ -146,14 +138,13 @@ def step_housing(ctx: Context, progress: ProgressCallback | None) -> None:
         dw = next((c for c in (_validate.find_column(qlayer, n) for n in
                                ("nb_logts", "nb_logements", "logements", "nb_log"))
                    if c is not None), None)
-        q = housing.housing_quality(qlayer, qpv_zones, dwellings_col=dw,
-                                    territory=ctx.layers["territoire"], territory_row=True,
-                                    name="qualite_logement")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataQualityWarning)  # said by the call above
-            q = _with_all_qpv(q, housing.housing_quality(
-                qlayer, _all_qpv(ctx), dwellings_col=dw, territory=ctx.layers["territoire"],
-                name="qualite_logement"))
+
+        def run_quality(where: gpd.GeoDataFrame, **kwargs: Any) -> pd.DataFrame:
+            return housing.housing_quality(qlayer, where, dwellings_col=dw,
+                                           territory=ctx.layers["territoire"],
+                                           name="qualite_logement", **kwargs)
+
+        q = _qpv_and_all(ctx, qpv_zones, run_quality)
         src, vint, meth = _prov(q, "diagnostic PLH (qualité du logement)",
                                 "recouvrement de la couche qualité et des QPV", "")
         frame = _with_keys_any(q, zones, cfg.name)
