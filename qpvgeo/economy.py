@@ -44,9 +44,11 @@ import pandas as pd
 from qpvgeo import _validate as v
 from qpvgeo.equipment import (
     _assign,
+    _category_columns,
     _estimate_flag,
     _prepare_zones,
     _source_of,
+    _warn_again,
     _with_territory_row,
     count_categories,
     population_denominator,
@@ -531,19 +533,9 @@ def sector_mix(
     idx = zones.index
     a = _assign(s, zs, territory=territory, name=name, what="establishments", warn=True)
     groups = _sector_order(level)
-    counts = count_categories(a, sector, n_z, groups)
-    known = counts.sum(axis=1).to_numpy()
-    total = a.counts(n_z)
     out = pd.DataFrame(index=idx)
-    derived: dict[str, list[str]] = {}
-    for g in groups:
-        out[f"{prefix}_{g}_count"] = counts[g].to_numpy()
-    for g in groups:
-        sh, _ = safe_ratio(counts[g].to_numpy(), known, index=idx)
-        out[f"{prefix}_{g}_share"] = sh.to_numpy()
-        derived[f"{prefix}_{g}_count"] = [f"{prefix}_{g}_share"]
-    out[f"{prefix}_known_count"] = known
-    out[f"{prefix}_unknown_count"] = total - known
+    _category_columns(out, prefix, a, sector, groups, n_z, a.counts(n_z))
+    derived = {f"{prefix}_{g}_count": [f"{prefix}_{g}_share"] for g in groups}
     _secret_flags(out, [f"{prefix}_{g}_count" for g in groups], derived, mask_secret,
                   SECRET_THRESHOLD)
     return _finish(out, f"établissements {'actifs ' if active_only else ''}SIRENE par secteur "
@@ -593,10 +585,7 @@ def economic_activity(
             parts.append(sector_mix(s, zones, level=level, territory=territory,
                                     mask_secret=mask_secret, duplicates=duplicates,
                                     prefix=f"sector_{y}", territory_row=territory_row))
-    for w in caught:
-        if not any(k in str(w.message) for k in ("outside", "no geometry", "duplicated",
-                                                 "invalid zone")):
-            warnings.warn(w.message, w.category, stacklevel=2)
+    _warn_again(caught)  # establishment_change reported the inputs' faults
     out = pd.concat([p.loc[:, ~p.columns.isin(["source"])] for p in parts], axis=1)
     if any("source" in p.columns for p in parts):
         out["source"] = v.ILLUSTRATIVE

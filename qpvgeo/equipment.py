@@ -300,6 +300,41 @@ def count_categories(
     return pd.DataFrame(counts.reshape(n_zones, len(levels)), columns=list(levels))
 
 
+def _category_columns(
+    out: pd.DataFrame, prefix: str, assignment: PointAssignment, categories: pd.Series,
+    levels: Sequence[str], n_zones: int, total: np.ndarray,
+) -> np.ndarray:
+    """Write the counts and shares of the points per category level into ``out``.
+
+    Columns ``{prefix}_{level}_count`` for every level, then ``{prefix}_{level}_share`` (0–1
+    among the points of a known level), ``{prefix}_known_count`` and ``{prefix}_unknown_count``
+    (``total`` − known; ``total``: points per zone position). Returns the known counts.
+    """
+    counts = count_categories(assignment, categories, n_zones, levels)
+    known = counts.sum(axis=1).to_numpy()
+    for lev in levels:
+        out[f"{prefix}_{lev}_count"] = counts[lev].to_numpy()
+    for lev in levels:
+        share, _ = safe_ratio(counts[lev].to_numpy(), known, index=out.index)
+        out[f"{prefix}_{lev}_share"] = share.to_numpy()
+    out[f"{prefix}_known_count"] = known
+    out[f"{prefix}_unknown_count"] = total - known
+    return known
+
+
+def _warn_again(caught: Sequence[warnings.WarningMessage]) -> None:
+    """Emit again the warnings caught while a second engine read the same inputs.
+
+    Those about the inputs themselves (points outside every zone or without geometry,
+    duplicated identifiers, invalid zones) were said by the first engine and are left out.
+    The warnings point at the caller of the engine that called this.
+    """
+    for w in caught:
+        if not any(k in str(w.message) for k in ("outside", "no geometry", "duplicated",
+                                                 "invalid zone")):
+            warnings.warn(w.message, w.category, stacklevel=3)
+
+
 # --------------------------------------------------------------------------------------------
 # Denominators and safe ratios
 # --------------------------------------------------------------------------------------------

@@ -49,9 +49,11 @@ from qpvgeo import _validate as v
 from qpvgeo.equipment import (
     PointAssignment,
     _assign,
+    _category_columns,
     _estimate_flag,
     _prepare_zones,
     _source_of,
+    _warn_again,
     _with_territory_row,
     count_categories,
     population_denominator,
@@ -477,17 +479,8 @@ def _categorical_block(
     assign: PointAssignment, n_z: int, total: np.ndarray,
 ) -> None:
     """Write ``{prefix}_{level}_count/_share``, known/unknown counts and unknown share."""
-    counts = count_categories(assign, values, n_z, levels)
-    known = counts.sum(axis=1).to_numpy()
-    idx = out.index
-    for lev in levels:
-        out[f"{prefix}_{lev}_count"] = counts[lev].to_numpy()
-    for lev in levels:
-        share, _ = safe_ratio(counts[lev].to_numpy(), known, index=idx)
-        out[f"{prefix}_{lev}_share"] = share.to_numpy()
-    out[f"{prefix}_known_count"] = known
-    out[f"{prefix}_unknown_count"] = total - known
-    ushare, _ = safe_ratio(total - known, total, index=idx)
+    known = _category_columns(out, prefix, assign, values, levels, n_z, total)
+    ushare, _ = safe_ratio(total - known, total, index=out.index)
     out[f"{prefix}_unknown_share"] = ushare.to_numpy()
 
 
@@ -619,10 +612,7 @@ def social_housing(
         comp = rpls_composition(rpls, zones, era_breaks=era_breaks, territory=territory,
                                 id_col=id_col, duplicates=duplicates,
                                 territory_row=territory_row, name=name)
-    for w in caught:  # the stock already reported points outside, duplicates, bad zones
-        if not any(k in str(w.message) for k in
-                   ("outside", "no geometry", "duplicated", "invalid zone")):
-            warnings.warn(w.message, w.category, stacklevel=2)
+    _warn_again(caught)  # the stock already reported points outside, duplicates, bad zones
     extra = [c for c in comp.columns if c not in stock.columns]
     out = pd.concat([stock, comp[extra]], axis=1)
     out.attrs["qpvgeo"] = {**comp.attrs.get("qpvgeo", {}), **stock.attrs.get("qpvgeo", {}),
