@@ -59,6 +59,13 @@ def qpv_codes_optional(values: pd.Series, name: str, column: str) -> pd.Series:
     return s.where(s.astype(str).str.match(QPV_CODE), None).astype(object)
 
 
+def qpv_column(df: pd.DataFrame, col: str | None, *, name: str) -> pd.Series:
+    """QPV code field of a point file (:func:`qpv_codes_optional`); all missing when absent."""
+    if col is None:
+        return pd.Series(None, index=df.index, dtype=object)
+    return qpv_codes_optional(df[col], name, col)
+
+
 _SPLIT = re.compile(r"[;,|/]+|\s+")
 
 

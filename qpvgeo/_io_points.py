@@ -114,8 +114,7 @@ def read_geolocation(
         "epsg": c.text_column(g, found["epsg"]),
         "lon": g[found["lon"]] if found["lon"] else "",
         "lat": g[found["lat"]] if found["lat"] else "",
-        "code_qpv": (c.qpv_codes_optional(g[found["code_qpv"]], label, str(found["code_qpv"]))
-                     if found["code_qpv"] else None),
+        "code_qpv": c.qpv_column(g, found["code_qpv"], name=label),
     })
     v.check_unique(table, "siret", name=label)
     aligned = table.set_index("siret").reindex(siret.to_numpy())

@@ -633,7 +633,8 @@ def _read_source(
     """Open a point dataset: a text table (coordinates in columns) or a vector layer.
 
     With ``communes``, only the rows of these INSEE communes are kept (text files are read in
-    chunks, so national files need not fit in memory).
+    chunks, so national files need not fit in memory). Returns the attributes, the layer's
+    points (``None`` for a text table) and the provenance that goes to ``attrs["qpvgeo"]``.
     """
     keep = pt.commune_filter(communes, spec, columns, name=name)
     if path.suffix.lower() in _TEXT_SUFFIXES:
@@ -643,13 +644,34 @@ def _read_source(
                 f"{name}: none of the {info['rows_read']} rows is in the communes given "
                 f"({', '.join(sorted(pt.wanted_communes(communes))[:5])}…); check communes=")
         v.check_not_empty(df, name=name, what="row")
-        return df, None, info
+        return df, None, _point_attrs(name, info["encoding"])
     gdf = lay.open_layer(path, layer=layer, crs=crs, name=name, geom_kind="point")
     if keep is not None:
         gdf = gdf.loc[keep(pd.DataFrame(gdf.drop(columns="geometry"))).to_numpy()]
         v.check_not_empty(gdf, name=name, what="point in the communes given")
     report(progress, 1.0, f"{name} lu")
-    return pd.DataFrame(gdf.drop(columns="geometry")), gdf.geometry, {"encoding": None}
+    return pd.DataFrame(gdf.drop(columns="geometry")), gdf.geometry, _point_attrs(name, None)
+
+
+def _point_attrs(name: str, encoding: str | None) -> dict[str, Any]:
+    return {"source": name, "vintage": None, "level": "point", "encoding": encoding}
+
+
+def _coordinates(
+    df: pd.DataFrame, found: Mapping[str, str | None], geom: gpd.GeoSeries | None, *,
+    name: str, crs: Any, communes: pd.Series | None,
+) -> tuple[gpd.GeoSeries, pd.Series]:
+    """Points of the rows and the mask of rows that have one.
+
+    The layer's geometry when the file is a layer; else the ``x``/``y`` columns in the CRS of
+    each row (:func:`qpvgeo._io_points.row_epsg`; ``communes`` picks Lambert-93 or the local
+    UTM overseas), with ``lon``/``lat`` (WGS84) for rows without them when the spec has them.
+    """
+    if geom is not None:
+        return geom, pd.Series(True, index=df.index)
+    epsg = pt.row_epsg(df, found.get("epsg"), communes, crs)
+    return t.points_from_columns(df, name=name, x=found["x"], y=found["y"], epsg=epsg,
+                                 lon=found.get("lon"), lat=found.get("lat"))
 
 
 _BPE_SPEC: dict[str, tuple[str, ...]] = {
@@ -711,7 +733,7 @@ def read_bpe(
     """
     p = t.check_file(path)
     label = p.name
-    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs, spec=_BPE_SPEC,
+    df, geom, attrs = _read_source(p, name=label, layer=layer, crs=crs, spec=_BPE_SPEC,
                                   columns=columns, communes=communes, progress=progress)
     required = ["typequ", "insee_com"]
     found = t.resolve_columns(df, _BPE_SPEC, name=label, required=required, columns=columns)
@@ -723,21 +745,15 @@ def read_bpe(
         "typequ": c.text_column(df, found["typequ"]),
         "insee_com": insee,
         "code_iris": pt.bpe_iris(df, found["code_iris"], insee, label),
-        "code_qpv": (c.qpv_codes_optional(df[found["code_qpv"]], label, str(found["code_qpv"]))
-                     if found["code_qpv"] else pd.Series(None, index=df.index, dtype=object)),
+        "code_qpv": c.qpv_column(df, found["code_qpv"], name=label),
     }
-    attrs = {"source": label, "vintage": None, "level": "point", "encoding": info["encoding"]}
-    if geom is not None:
-        return pt.finish_points(norm, df, _used(found), geom, pd.Series(True, index=df.index),
-                              name=label, what="equipment", attrs=attrs)
-    epsg = pt.row_epsg(df, found["epsg"], insee, crs)
-    attrs["crs_of_coordinates"] = ("EPSG column" if found["epsg"] else
-                                   f"{crs} (crs=)" if crs is not None else
-                                   "EPSG:2154 in metropolitan France, local UTM overseas (assumed)")
-    pts, mask = t.points_from_columns(df, name=label, x=found["x"], y=found["y"], epsg=epsg,
-                                      lon=found["lon"], lat=found["lat"])
+    if geom is None:
+        attrs["crs_of_coordinates"] = (
+            "EPSG column" if found["epsg"] else f"{crs} (crs=)" if crs is not None else
+            "EPSG:2154 in metropolitan France, local UTM overseas (assumed)")
+    pts, mask = _coordinates(df, found, geom, name=label, crs=crs, communes=insee)
     return pt.finish_points(norm, df, _used(found), pts, mask, name=label, what="equipment",
-                          attrs=attrs)
+                            attrs=attrs)
 
 
 _COLLEGE_SPEC: dict[str, tuple[str, ...]] = {
@@ -791,7 +807,7 @@ def read_colleges(
     """
     p = t.check_file(path)
     label = p.name
-    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs, spec=_COLLEGE_SPEC,
+    df, geom, attrs = _read_source(p, name=label, layer=layer, crs=crs, spec=_COLLEGE_SPEC,
                                   columns=columns, communes=None, progress=None)
     found = t.resolve_columns(df, _COLLEGE_SPEC, name=label, required=["nom", "insee_com"],
                               columns=columns)
@@ -824,13 +840,7 @@ def read_colleges(
     if found["nom_com"]:
         norm["nom_com"] = c.text_column(df, found["nom_com"])
     norm.update({"ips": ips.astype(float), "ep": ep})
-    attrs = {"source": label, "vintage": None, "level": "point", "encoding": info["encoding"]}
-    if geom is not None:
-        return pt.finish_points(norm, df, _used(found), geom, pd.Series(True, index=df.index),
-                                name=label, what="collège", attrs=attrs)
-    epsg = pt.row_epsg(df, found["epsg"], None, crs)
-    pts, mask = t.points_from_columns(df, name=label, x=found["x"], y=found["y"], epsg=epsg,
-                                      lon=found["lon"], lat=found["lat"])
+    pts, mask = _coordinates(df, found, geom, name=label, crs=crs, communes=None)
     return pt.finish_points(norm, df, _used(found), pts, mask, name=label, what="collège",
                             attrs=attrs)
 
@@ -896,7 +906,7 @@ def read_rpls(
     """
     p = t.check_file(path)
     label = p.name
-    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs, spec=_RPLS_SPEC,
+    df, geom, attrs = _read_source(p, name=label, layer=layer, crs=crs, spec=_RPLS_SPEC,
                                   columns=columns, communes=communes, progress=progress)
     required = ["insee_com", "construct_year", "finan_code", "nb_pieces", "surface_m2",
                 "dpe_energie", "code_qpv"]
@@ -922,17 +932,11 @@ def read_rpls(
         "nb_pieces": c.float_column(df, found["nb_pieces"], name=label, what="room counts"),
         "surface_m2": c.float_column(df, found["surface_m2"], name=label, what="areas"),
         "dpe_energie": dpe.astype(object),
-        "code_qpv": (c.qpv_codes_optional(df[found["code_qpv"]], label, str(found["code_qpv"]))
-                     if found["code_qpv"] else pd.Series(None, index=df.index, dtype=object)),
+        "code_qpv": c.qpv_column(df, found["code_qpv"], name=label),
     }
-    attrs = {"source": label, "vintage": None, "level": "point", "encoding": info["encoding"]}
-    if geom is not None:
-        return pt.finish_points(norm, df, _used(found), geom, pd.Series(True, index=df.index),
-                              name=label, what="dwelling", attrs=attrs)
-    epsg = pt.row_epsg(df, found["epsg"], insee, crs)
-    pts, mask = t.points_from_columns(df, name=label, x=found["x"], y=found["y"], epsg=epsg)
+    pts, mask = _coordinates(df, found, geom, name=label, crs=crs, communes=insee)
     return pt.finish_points(norm, df, _used(found), pts, mask, name=label, what="dwelling",
-                          attrs=attrs)
+                            attrs=attrs)
 
 
 _SIRENE_SPEC: dict[str, tuple[str, ...]] = {
@@ -1000,7 +1004,7 @@ def read_sirene(
     """
     p = t.check_file(path)
     label = p.name
-    df, geom, info = _read_source(p, name=label, layer=layer, crs=crs, spec=_SIRENE_SPEC,
+    df, geom, attrs = _read_source(p, name=label, layer=layer, crs=crs, spec=_SIRENE_SPEC,
                                   columns=columns, communes=communes,
                                   progress=scaled(progress, 0.0, 0.6))
     if (geolocation is None and v.find_column(df, "plg_qp24") is not None
@@ -1032,11 +1036,8 @@ def read_sirene(
         "siret": siret, "creation_date": created, "naf": c.text_column(df, found["naf"]),
         "categorie_juridique": cat, "etat": c.text_column(df, found["etat"]),
         "insee_com": insee,
-        "code_qpv": (c.qpv_codes_optional(df[found["code_qpv"]], label, str(found["code_qpv"]))
-                     if found["code_qpv"] else pd.Series(None, index=df.index, dtype=object)),
+        "code_qpv": c.qpv_column(df, found["code_qpv"], name=label),
     }
-    attrs: dict[str, Any] = {"source": label, "vintage": None, "level": "point",
-                             "encoding": info["encoding"]}
     used = _used(found)
     if geolocation is not None:
         g = pt.read_geolocation(Path(geolocation), siret, progress=scaled(progress, 0.6, 0.9))
@@ -1045,11 +1046,8 @@ def read_sirene(
         pts, mask = t.points_from_columns(g, name=Path(geolocation).name, x="x", y="y",
                                           epsg=epsg, lon="lon", lat="lat")
         attrs["geolocation"] = Path(geolocation).name
-    elif geom is not None:
-        pts, mask = geom, pd.Series(True, index=df.index)
     else:
-        epsg = pt.row_epsg(df, None, insee, crs)
-        pts, mask = t.points_from_columns(df, name=label, x=found["x"], y=found["y"], epsg=epsg)
+        pts, mask = _coordinates(df, found, geom, name=label, crs=crs, communes=insee)
     return pt.finish_points(norm, df, used, pts, mask, name=label, what="establishment",
                           attrs=attrs)
 

@@ -807,3 +807,55 @@ def test_read_colleges_ips_and_priority_network(tmp_path):
     assert df["ep"].tolist()[1] is None
     assert df["ep"].tolist()[2] == "REP+"
     assert df.geometry.iloc[0].x == pytest.approx(682601.1)
+
+
+def test_point_readers_take_a_vector_layer(tmp_path):
+    # the same points given as a WGS84 GeoPackage instead of a CSV with X/Y: the layer's
+    # geometry is used (reprojected to Lambert-93), no CRS of coordinates is assumed, the row
+    # index is the feature number and the commune filter applies to the layer too
+    from pyproj import Transformer
+
+    lon, lat = [2.83, 2.78, 2.90], [50.43, 50.42, 50.45]
+    x, y = Transformer.from_crs(4326, 2154, always_xy=True).transform(lon, lat)
+    attrs = {
+        "bpe": {"DEPCOM": ["62498", "62510", "62498"], "TYPEQU": ["D201", "D307", "C301"]},
+        "rpls": {"DEPCOM": ["62498", "62510", "62498"], "CONSTRUCT": ["1965", "1972", ""],
+                 "FINAN_CODE": ["13", "10", "13"], "NBPIECE": ["3", "4", "2"],
+                 "SURFHAB": ["62", "75", "48"], "DPEENERGIE": ["E", "F", ""],
+                 "PLG_QP24": ["QN06224M", "CSZ", ""]},
+        "sirene": {"siret": ["12345678900011", "12345678900029", "98765432100017"],
+                   "dateCreationEtablissement": ["2020-01-15", "2021-06-01", ""],
+                   "activitePrincipaleEtablissement": ["47.11B", "86.21Z", "56.10A"],
+                   "etatAdministratifEtablissement": ["A", "A", "F"],
+                   "codeCommuneEtablissement": ["62498", "62510", "62498"]},
+        "colleges": {"uai": ["0621000A", "0621037B", "0621074C"],
+                     "nom_de_l_etablissement": ["A", "B", "C"],
+                     "code_insee_de_la_commune": ["62498", "62510", "62498"],
+                     "ips": ["79,0", "", "96,6"],
+                     "appartenance_education_prioritaire": ["REP", "", "REP+"]},
+    }
+    readers = {"bpe": io.read_bpe, "rpls": io.read_rpls, "sirene": io.read_sirene,
+               "colleges": io.read_colleges}
+    for name, columns in attrs.items():
+        path = tmp_path / f"{name}.gpkg"
+        gpd.GeoDataFrame(columns, geometry=gpd.points_from_xy(lon, lat),
+                         crs=4326).to_file(path, driver="GPKG")
+        out = readers[name](path)
+        assert out.crs.to_epsg() == 2154, name
+        assert out.index.tolist() == [0, 1, 2], name
+        assert out.geometry.x.to_numpy() == pytest.approx(x), name
+        assert out.geometry.y.to_numpy() == pytest.approx(y), name
+        assert out["insee_com"].tolist() == ["62498", "62510", "62498"], name
+        meta = out.attrs["qpvgeo"]
+        assert (meta["source"], meta["level"], meta["encoding"]) == (path.name, "point", None)
+        assert meta["dropped_no_coordinates"] == 0
+        assert "crs_of_coordinates" not in meta, name  # only for X/Y columns
+        if name != "colleges":
+            kept = readers[name](path, communes=["62510"])
+            assert kept.index.tolist() == [1], name
+            assert kept.geometry.x.iloc[0] == pytest.approx(x[1]), name
+    bpe = io.read_bpe(tmp_path / "bpe.gpkg")
+    assert bpe["code_qpv"].isna().all()  # no QP column: missing, not guessed
+    rpls = io.read_rpls(tmp_path / "rpls.gpkg")
+    assert rpls["code_qpv"].tolist()[:2] == ["QN06224M", None]  # CSZ is not a QPV
+    assert rpls["code_qpv"].isna().tolist() == [False, True, True]
