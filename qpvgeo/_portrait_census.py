@@ -20,6 +20,7 @@ from qpvgeo._portrait_context import (
     Context,
     TableEntry,
     _dwellings,
+    _engines,
     _module,
     _prov,
     _source_of,
@@ -31,14 +32,11 @@ from qpvgeo.config import FILE_KEYS
 def step_iris(ctx: Context, progress: ProgressCallback | None) -> None:
     """IRIS concerned by a QPV, the IRIS↔QPV correspondence and census indicators per QPV."""
     cfg = ctx.config
-    if not cfg.has("iris"):
-        ctx.note("population", "correspondance IRIS ↔ QPV non calculée : contours IRIS absents "
-                 "([fichiers] iris).")
+    engines = _engines(ctx, "population", ["iris"], "correspondance IRIS ↔ QPV non calculée : "
+                       "contours IRIS absents", "overlay")
+    if engines is None:
         return
-    overlay = _module("overlay")
-    if overlay is None:
-        ctx.note("population", "module qpvgeo.overlay indisponible.")
-        return
+    (overlay,) = engines
     iris, qpv = ctx.layers["iris"], ctx.layers["qpv"]
     weights, wcol = _dwellings(ctx)
     ov = overlay.iris_qpv_overlap(iris, qpv, weights=weights, weight_col=wcol,

@@ -183,6 +183,26 @@ def _module(name: str) -> Any | None:
         raise
 
 
+def _engines(
+    ctx: Context, section: str, files: Sequence[str], missing: str, *modules: str
+) -> tuple[Any, ...] | None:
+    """The qpvgeo modules a step runs, or None after a note saying what is missing.
+
+    ``files`` are the ``[fichiers]`` keys the step needs; when one is not configured the note
+    is ``missing`` followed by ``([fichiers] key, ...)`` and nothing else is checked.
+    """
+    if not all(ctx.config.has(key) for key in files):
+        ctx.note(section, f"{missing} ([fichiers] {', '.join(files)}).")
+        return None
+    found = tuple(_module(name) for name in modules)
+    if any(m is None for m in found):
+        names = " / ".join(f"qpvgeo.{name}" for name in modules)
+        ctx.note(section, f"modules {names} indisponibles." if len(modules) > 1 else
+                 f"module {names} indisponible.")
+        return None
+    return found
+
+
 def _territory_polygon(ctx: Context) -> gpd.GeoDataFrame:
     """Return the territory as one polygon (EPCI, else union of communes, else union of QPV)."""
     cfg = ctx.config

@@ -10,7 +10,7 @@ import pandas as pd
 from qpvgeo._portrait_context import (
     Context,
     TableEntry,
-    _module,
+    _engines,
     _population,
     _prov,
     _qpv_and_all,
@@ -23,14 +23,11 @@ from qpvgeo._progress import ProgressCallback, report
 def step_economy(ctx: Context, progress: ProgressCallback | None) -> None:
     """Count establishments at two dates, their change, creations and sector mix per QPV."""
     cfg = ctx.config
-    if not (cfg.has("sirene_t0") and cfg.has("sirene_t1")):
-        ctx.note("economie", "activité économique non calculée : il faut les établissements "
-                 "SIRENE aux deux dates ([fichiers] sirene_t0, sirene_t1).")
+    engines = _engines(ctx, "economie", ["sirene_t0", "sirene_t1"], "activité économique non "
+                       "calculée : il faut les établissements SIRENE aux deux dates", "economy")
+    if engines is None:
         return
-    economy = _module("economy")
-    if economy is None:
-        ctx.note("economie", "module qpvgeo.economy indisponible.")
-        return
+    (economy,) = engines
     zones, qpv_zones = _qpv_zones(ctx)
     pop, pop_est = _population(ctx)
     y0, y1 = int(cfg.vintages["sirene_t0"]), int(cfg.vintages["sirene_t1"])

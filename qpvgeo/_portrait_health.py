@@ -19,7 +19,7 @@ from qpvgeo._portrait_context import (
     Context,
     TableEntry,
     _dwellings,
-    _module,
+    _engines,
     _population,
     _prov,
     _qpv_and_all,
@@ -35,13 +35,11 @@ from qpvgeo.errors import DataQualityWarning
 def step_health(ctx: Context, progress: ProgressCallback | None) -> None:
     """Health equipment inside and within walking reach of each QPV, population covered."""
     cfg = ctx.config
-    if not cfg.has("bpe"):
-        ctx.note("sante", "équipements de santé non calculés : BPE absente ([fichiers] bpe).")
+    engines = _engines(ctx, "sante", ["bpe"], "équipements de santé non calculés : BPE absente",
+                       "equipment", "health")
+    if engines is None:
         return
-    equipment, health = _module("equipment"), _module("health")
-    if equipment is None or health is None:
-        ctx.note("sante", "modules qpvgeo.equipment / qpvgeo.health indisponibles.")
-        return
+    equipment, health = engines
     bpe = ctx.layers["bpe"]
     minutes, speed, reach, graph, how = _walking(ctx, equipment)
     if graph is not None:
@@ -140,14 +138,11 @@ def step_schools(ctx: Context, progress: ProgressCallback | None) -> None:
     they are within reach), as in the diagnostic, and a per-QPV summary.
     """
     cfg = ctx.config
-    if not cfg.has("colleges"):
-        ctx.note("education", "collèges non traités : fichier des collèges (IPS, éducation "
-                 "prioritaire) absent ([fichiers] colleges).")
+    engines = _engines(ctx, "education", ["colleges"], "collèges non traités : fichier des "
+                       "collèges (IPS, éducation prioritaire) absent", "equipment", "health")
+    if engines is None:
         return
-    equipment, health = _module("equipment"), _module("health")
-    if equipment is None or health is None:
-        ctx.note("education", "modules qpvgeo.equipment / qpvgeo.health indisponibles.")
-        return
+    equipment, health = engines
     colleges = ctx.layers["colleges"]
     minutes, speed, reach, graph, how = _walking(ctx, equipment)
     zones, qpv_zones = _qpv_zones(ctx)

@@ -15,8 +15,8 @@ from qpvgeo._portrait_context import (
     TableEntry,
     _all_qpv,
     _census_column,
+    _engines,
     _mark_illustrative,
-    _module,
     _population,
     _prov,
     _qpv_and_all,
@@ -30,14 +30,12 @@ from qpvgeo._progress import ProgressCallback, report, scaled
 def step_thermography(ctx: Context, progress: ProgressCallback | None) -> None:
     """Heat-loss class per building and shares of strong heat loss per QPV and territory."""
     cfg = ctx.config
-    if not (cfg.has("batiments") and cfg.has("thermographie")):
-        ctx.note("logement", "déperditions thermiques non calculées : il faut les bâtiments et "
-                 "la thermographie ([fichiers] batiments, thermographie).")
+    engines = _engines(ctx, "logement", ["batiments", "thermographie"], "déperditions "
+                       "thermiques non calculées : il faut les bâtiments et la thermographie",
+                       "thermography")
+    if engines is None:
         return
-    thermo = _module("thermography")
-    if thermo is None:
-        ctx.note("logement", "module qpvgeo.thermography indisponible.")
-        return
+    (thermo,) = engines
     scheme = thermo.DEFAULT_SCHEME
     if cfg.options.get("schema_deperditions") == "temperature":
         scheme = thermo.HeatLossScheme.temperature()
@@ -85,10 +83,10 @@ def step_thermography(ctx: Context, progress: ProgressCallback | None) -> None:
 def step_housing(ctx: Context, progress: ProgressCallback | None) -> None:
     """Social housing (RPLS) and housing quality per QPV and for the territory."""
     cfg = ctx.config
-    housing = _module("housing")
-    if housing is None:
-        ctx.note("logement", "module qpvgeo.housing indisponible.")
+    engines = _engines(ctx, "logement", [], "", "housing")
+    if engines is None:
         return
+    (housing,) = engines
     zones, qpv_zones = _qpv_zones(ctx)
     if cfg.has("rpls"):
         pop, pop_est = _population(ctx)

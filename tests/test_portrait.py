@@ -817,3 +817,31 @@ def test_demo_territory_filosofi_remarks_colleges_and_references(demo):
     # walking areas on the street network, labelled so
     carte = (out / "carte.html").read_text(encoding="utf-8")
     assert json.dumps("accessible à pied en 15 min (réseau des rues)")[1:-1] in carte
+
+
+def test_step_notes_say_which_files_or_modules_are_missing(monkeypatch):
+    # a step that cannot run leaves a note in its section: the missing [fichiers] keys first,
+    # then (files present) the missing qpvgeo modules, singular or plural
+    from qpvgeo import _portrait_context as pc
+
+    class Ctx:
+        def __init__(self, files: set[str]) -> None:
+            self.config = type("Cfg", (), {"has": lambda _self, key: key in files})()
+            self.notes: dict[str, list[str]] = {}
+
+        def note(self, section: str, text: str) -> None:
+            self.notes.setdefault(section, []).append(text)
+
+    ctx = Ctx({"sirene_t0"})
+    assert pc._engines(ctx, "economie", ["sirene_t0", "sirene_t1"], "non calculée",
+                       "economy") is None
+    assert ctx.notes == {"economie": ["non calculée ([fichiers] sirene_t0, sirene_t1)."]}
+    ctx = Ctx({"bpe"})
+    equipment, health = pc._engines(ctx, "sante", ["bpe"], "x", "equipment", "health")
+    assert (equipment.__name__, health.__name__) == ("qpvgeo.equipment", "qpvgeo.health")
+    assert ctx.notes == {}
+    monkeypatch.setattr(pc, "_module", lambda name: None if name == "health" else object())
+    assert pc._engines(ctx, "sante", ["bpe"], "x", "equipment", "health") is None
+    assert pc._engines(ctx, "logement", [], "", "health") is None
+    assert ctx.notes == {"sante": ["modules qpvgeo.equipment / qpvgeo.health indisponibles."],
+                         "logement": ["module qpvgeo.health indisponible."]}
