@@ -166,12 +166,15 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
         Geometries come from ``geometries`` (original features by id, with ``crs`` and
         ``wkb_type``) or from the frame's geometry column; a plain DataFrame gives a table.
         With ``base_fields``/``base_attributes`` (the input layer's fields and raw attributes
-        by feature id) the input attributes come first, unchanged; an input field with the
-        name of an output field is left out. Returns the destination id, or None for an
-        optional output left empty.
+        by feature id, or its columns: see :func:`.convert.write_frame`) the input attributes
+        come first, unchanged; an input field with the name of an output field is left out.
+        To a shapefile, text fields without a width get the width of their longest value
+        (not 254 bytes each). Returns the destination id, or None for an optional output
+        left empty.
         """
         rename = names.french_map([c for c in frame.columns if c != "geometry"], keep)
-        result_fields, columns = convert.frame_fields(frame, rename)
+        shapefile = convert.is_shapefile(parameters.get(name))
+        result_fields, columns = convert.frame_fields(frame, rename, text_widths=shapefile)
         fields = QgsFields()
         base_indices = None
         if base_fields is not None:
@@ -179,7 +182,10 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
             base_indices = [i for i, f in enumerate(base_fields)
                             if f.name().lower() not in taken]
             for i in base_indices:
-                fields.append(base_fields.at(i))
+                field = base_fields.at(i)
+                if shapefile and base_attributes is not None:
+                    field = convert.narrowed_text_field(field, _base_column(base_attributes, i))
+                fields.append(field)
         for f in result_fields:
             fields.append(f)
         if wkb_type is None:
@@ -227,6 +233,13 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
                     dest_id, exc))
         self._styles = []
         return {}
+
+
+def _base_column(base_attributes: dict | list, i: int) -> Any:
+    """Values of input field ``i`` in raw rows by feature id (dict) or input columns (list)."""
+    if isinstance(base_attributes, dict):
+        return (row[i] for row in base_attributes.values())
+    return base_attributes[i]
 
 
 def is_illustrative(*frames: Any) -> bool:

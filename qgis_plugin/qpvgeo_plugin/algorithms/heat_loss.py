@@ -134,19 +134,19 @@ class BuildingHeatLoss(QpvgeoAlgorithm):
         source = self.parameterAsSource(parameters, self.BUILDINGS, context)
         label = self.tr("Bâtiments")
         flag_field = self._illustrative_field(source) if source is not None else []
-        # a whole GeoPackage layer written to a GeoPackage: bulk read and write (fastpath.py)
+        # a whole file layer is read in one Arrow batch (fastpath.py): only the flag field
+        # when a GeoPackage goes to a GeoPackage written in SQL, every field when the features
+        # go through the feature writer
         fast_src = fastpath.ogr_layer(self, parameters, self.BUILDINGS, context)
         fast_dest = fastpath.gpkg_destination(self, parameters, self.OUTPUT, context) \
-            if fast_src is not None else None
-        originals: dict = {}
-        raw: dict = {}
-        whole = None
-        if fast_dest is not None:
-            buildings = fastpath.read_frame(fast_src, label, context, flag_field)
-        elif fast_src is not None:
-            # whole GeoPackage layer to another output: bulk read, feature-by-feature write
-            whole = fastpath.read_frame(fast_src, label, context, None)
-            buildings = whole[[*flag_field, whole.geometry.name]]
+            if fast_src is not None and fast_src.is_gpkg else None
+        originals: dict | list = {}
+        raw: dict | list = {}
+        table = None
+        if fast_src is not None:
+            table = fastpath.read_table(fast_src, label, context,
+                                        flag_field if fast_dest is not None else None)
+            buildings = table.frame(flag_field)
         else:
             # only geometries go to the library; the input attributes are copied to the
             # output as they are, followed by the heat-loss fields
@@ -176,10 +176,10 @@ class BuildingHeatLoss(QpvgeoAlgorithm):
             if fastpath.write_gpkg(fast_src, fast_dest, attrs, names.french_map(attrs.columns)):
                 dest = fast_dest
                 fastpath.load_on_completion(parameters, self.OUTPUT, context, dest, title)
-            else:
-                originals, raw = convert.collect_features(source)
-        if dest is None and whole is not None:
-            originals, raw = fastpath.features_from_frame(whole, source.fields())
+            else:  # a new field clashes with an input field: feature writer, every field
+                table = fastpath.read_table(fast_src, label, context)
+        if dest is None and table is not None:
+            originals, raw = table.features(source.fields(), attrs.index)
         if dest is None:
             dest = self.write_output(parameters, self.OUTPUT, context, feedback, attrs,
                                      geometries=originals, crs=source.sourceCrs(),
