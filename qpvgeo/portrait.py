@@ -96,6 +96,7 @@ from qpvgeo._portrait_load import step_area, step_load
 from qpvgeo._portrait_report import _write_report
 from qpvgeo._portrait_synthesis import step_npnru, step_synthesis
 from qpvgeo._progress import ProgressCallback, report, scaled
+from qpvgeo._warnings_fr import french_warning
 from qpvgeo.config import FILE_KEYS, PortraitConfig, demo_config
 from qpvgeo.errors import InputFileError
 
@@ -298,17 +299,19 @@ def _staging(out_dir: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _collect_warnings(ctx: Context) -> Iterator[Callable[[], None]]:
-    """Record the warnings of the run into ``ctx.warnings`` (deduplicated).
+    """Record the warnings of the run into ``ctx.warnings`` (in French, deduplicated).
 
-    Yields a function moving the warnings caught so far into ``ctx.warnings`` (called before
-    the report is written, so that the report lists them); the rest are moved at the end.
+    The engines warn in English; each warning is listed as :func:`french_warning` words it
+    (report, ``resume.json``, command line). Yields a function moving the warnings caught so
+    far into ``ctx.warnings`` (called before the report is written, so that the report lists
+    them); the rest are moved at the end.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
 
         def flush() -> None:
             for w in caught:
-                text = f"{w.category.__name__} : {w.message}"
+                text = french_warning(f"{w.category.__name__} : {w.message}")
                 if text not in ctx.warnings:
                     ctx.warnings.append(text)
             caught.clear()
