@@ -379,6 +379,12 @@ def test_format_value_units():
     ([0.5, 1.5], "De 2 fois moins à 1,5 fois plus"),
     ([0.8, 1.02], "Jusqu'à 1,3 fois moins"),
     ([1.5, 1.5], "C'est 1,5 fois plus"),
+    # beyond 10 times: "plus de 10" (demo, social housing built before 1949: QPV from 0.17 %
+    # to 96.2 % vs 64.1 %: 64.1 / 0.17 = 377 times less, 96.2 / 64.1 = 1.50 times more)
+    ([0.17 / 64.1, 96.2 / 64.1], "De plus de 10 fois moins à 1,5 fois plus"),
+    ([3.0, 40.0], "C'est de 3 à plus de 10 fois plus"),
+    ([12.0, 40.0], "C'est plus de 10 fois plus"),
+    ([10.04, 1.2], "C'est de 1,2 à 10 fois plus"),  # 10.04 rounds to 10: not capped
     ([1.01], "C'est l'équivalent"),
     ([], ""),
 ])
