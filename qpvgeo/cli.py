@@ -1,7 +1,8 @@
 """Command-line interface: ``qpvgeo <command> ...``.
 
 A thin layer: it parses arguments, calls the public functions of the library, shows progress
-and turns :class:`qpvgeo.errors.QpvgeoError` into a one-line French message and exit code 2.
+and turns :class:`qpvgeo.errors.QpvgeoError` into a one-line French message and exit code 2;
+data-quality warnings of the engines are shown in French on standard error.
 Each command lives in ``qpvgeo/commands/<name>.py`` and defines ``add_parser(subparsers)`` and
 ``run(args) -> int``.
 """
@@ -13,9 +14,13 @@ import importlib
 import sys
 import warnings
 from collections.abc import Sequence
+from types import ModuleType
+from typing import TextIO
 
 from qpvgeo import __version__
-from qpvgeo.errors import Cancelled, QpvgeoError
+from qpvgeo.errors import Cancelled, DataQualityWarning, QpvgeoError
+
+_SHOW_WARNING = warnings.showwarning
 
 # command name -> module under qpvgeo.commands (imported lazily: `qpvgeo --help` stays fast)
 COMMANDS: dict[str, str] = {
@@ -55,7 +60,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     module = importlib.import_module(f"qpvgeo.commands.{COMMANDS[args.command]}")
-    warnings.simplefilter("default")
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        return _run(module, args)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """Data-quality warnings in French on standard error; the others as Python shows them."""
+    if issubclass(category, DataQualityWarning):
+        from qpvgeo._warnings_fr import french_warning
+
+        text = french_warning(f"{category.__name__} : {message}")
+        print(f"qpvgeo : {text}", file=file or sys.stderr)
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+def _run(module: ModuleType, args: argparse.Namespace) -> int:
+    """Run one command, turning cancellation and typed errors into French exit messages."""
     try:
         return int(module.run(args) or 0)
     except Cancelled:

@@ -136,3 +136,27 @@ def test_repaired_geometries_in_french():
     assert french_warning(text) == (
         "Qualité des données : qpv.geojson : 1 géométrie(s) invalide(s) réparée(s) (make_valid) "
         "; 1 géométrie(s) vide(s) ou absente(s) écartée(s)")
+
+
+def test_command_line_shows_data_quality_warnings_in_french(tmp_path, capsys):
+    from qpvgeo.cli import main
+
+    iris = gpd.GeoDataFrame({"CODE_IRIS": ["624980101"], "NOM_IRIS": ["Centre"],
+                             "TYP_IRIS": ["H"]}, geometry=[box(0, 0, 100, 100)], crs=2154)
+    iris.to_file(tmp_path / "iris.gpkg")
+    # the QPV reaches 300 m beyond the only IRIS: a quarter of it is covered
+    qpv = gpd.GeoDataFrame({"code_qp": ["QN06224M"], "lib_qp": ["Cité test"],
+                            "insee_com": ["62498"]}, geometry=[box(0, 0, 400, 100)], crs=2154)
+    qpv.to_file(tmp_path / "qpv.gpkg")
+    (tmp_path / "base.csv").write_text("IRIS;COM;P20_POP\n624980101;62498;100\n",
+                                       encoding="utf-8")
+    rc = main(["interpolate", "--iris", str(tmp_path / "iris.gpkg"), "--qpv",
+               str(tmp_path / "qpv.gpkg"), "--table", str(tmp_path / "base.csv"),
+               "--comptages", "P20_POP", "-o", str(tmp_path / "est.csv")])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert ("qpvgeo : Qualité des données : 1 zone cible seulement en partie couverte(s) par "
+            "les unités sources (ex. QN06224M (25\u202f%) de la surface)") in err
+    assert "only partly covered" not in err
+    # outside the command, Python's own display is back
+    assert warnings.showwarning.__module__ == "warnings"
