@@ -9,6 +9,7 @@ gets " (illustratif)" in the layer name).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from typing import Any, ClassVar
@@ -24,7 +25,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from . import convert, deps, names, styling
+from . import convert, deps, names, params, styling
 
 ICON = os.path.join(deps.PLUGIN_DIR, "icon.svg")
 ILLUSTRATIVE_SUFFIX = " (illustratif)"
@@ -78,6 +79,17 @@ class _LayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
             layer.setName(self.name)
         if self in self._alive:
             self._alive.remove(self)
+
+
+@dataclasses.dataclass
+class Zones:
+    """A polygon layer (QPV, IRIS, communes…) read for the library, whose features come back
+    in the output: its Processing source, its frame (feature ids as index) and its original
+    geometries by feature id (written back unchanged)."""
+
+    source: Any
+    frame: Any
+    geometries: dict = dataclasses.field(default_factory=dict)
 
 
 class QpvgeoAlgorithm(QgsProcessingAlgorithm):
@@ -156,7 +168,55 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
         """Compute and write the outputs; return the result dict."""
         raise NotImplementedError
 
+    # ---- inputs ----------------------------------------------------------------------------
+    def read_layer(self, parameters: dict, name: str, context: Any, feedback: Any, label: str,
+                   **kwargs: Any) -> Any:
+        """GeoDataFrame of the feature source parameter ``name`` (see
+        :func:`.convert.source_to_frame` for ``kwargs``); None for an optional layer left
+        empty."""
+        if parameters.get(name) in (None, ""):
+            return None
+        return convert.source_to_frame(self.parameterAsSource(parameters, name, context),
+                                       label, feedback, **kwargs)
+
+    def read_zones(self, parameters: dict, name: str, context: Any, feedback: Any,
+                   label: str) -> Zones:
+        """The zones of parameter ``name``, every field, original geometries kept for the
+        output (:meth:`write_zones`)."""
+        source = self.parameterAsSource(parameters, name, context)
+        geometries: dict = {}
+        frame = convert.source_to_frame(source, label, feedback, keep_geometries=geometries)
+        return Zones(source, frame, geometries)
+
+    def read_weights(self, parameters: dict, layer: str, field_param: str, context: Any,
+                     feedback: Any) -> tuple[Any, str | None]:
+        """Optional weights layer (buildings or dwellings) and its weight field: (None, None)
+        when no layer is given; only the chosen field is read."""
+        if parameters.get(layer) in (None, ""):
+            return None, None
+        weight_field = params.field_name(self, parameters, field_param, context)
+        weights = self.read_layer(parameters, layer, context, feedback, self.tr("Poids"),
+                                  fields=[weight_field] if weight_field else [])
+        return weights, weight_field
+
     # ---- outputs ---------------------------------------------------------------------------
+    def write_zones(self, parameters: dict, name: str, context: Any, feedback: Any,
+                    zones: Zones, result: Any, *, keep: tuple[str, ...] = (),
+                    ) -> tuple[str | None, Any]:
+        """Write the zones with their fields followed by ``result``'s columns (by zone index,
+        see :func:`join_result`), original geometries, to sink ``name``.
+
+        The zones' own fields and ``keep`` keep their names (no French renaming). Returns the
+        destination id and the joined table.
+        """
+        table = join_result(zones.frame, result)
+        untouched = tuple(c for c in zones.frame.columns if c not in result.columns)
+        dest = self.write_output(parameters, name, context, feedback, table,
+                                 geometries=zones.geometries, crs=zones.source.sourceCrs(),
+                                 wkb_type=convert.multi_type(zones.source.wkbType()),
+                                 keep=(*untouched, *keep))
+        return dest, table
+
     def write_output(self, parameters: dict, name: str, context: Any, feedback: Any,
                      frame: Any, *, keep: tuple[str, ...] = (), geometries: dict | None = None,
                      crs: Any = None, wkb_type: Any = None, base_fields: Any = None,
@@ -247,3 +307,22 @@ def is_illustrative(*frames: Any) -> bool:
     from qpvgeo._validate import is_illustrative as _is
 
     return any(_is(f) for f in frames if f is not None)
+
+
+def mark_illustrative(result: Any, *inputs: Any) -> bool:
+    """Whether ``result`` or an input is illustrative stand-in data; if so and ``result`` has
+    no ``source`` column, add one saying "illustratif" (the output must say so)."""
+    illustrative = is_illustrative(result, *inputs)
+    if illustrative and "source" not in result.columns:
+        result["source"] = "illustratif"
+    return illustrative
+
+
+def join_result(zones: Any, result: Any) -> Any:
+    """Zones' attributes (geometry dropped) followed by the result's columns, by zone index.
+
+    A zone attribute with the name of a result column is replaced by the result's.
+    """
+    attrs = zones.drop(columns=[c for c in zones.columns
+                                if c == zones.geometry.name or c in result.columns])
+    return attrs.join(result)

@@ -37,14 +37,9 @@ from qgis.core import (
     QgsProviderRegistry,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 
 from . import convert
-
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("qpvgeo", text)
-
+from .convert import tr
 
 # files whose layers OGR streams as Arrow batches with the feature ids QGIS uses (its OGR
 # provider keeps OGR's ids for these drivers); GeoPackage inputs can also be written in SQL

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from qgis.core import QgsProcessingException, QgsProcessingParameterDefinition
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 
 
@@ -20,6 +27,33 @@ def add(alg: Any, param: Any, help_text: str = "", *, advanced: bool = False) ->
         param.setFlags(param.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
     alg.addParameter(param)
     return param
+
+
+def add_zones(alg: Any, name: str) -> Any:
+    """The zones parameter (polygons, any CRS) whose fields come back in the output."""
+    return add(alg, QgsProcessingParameterFeatureSource(
+        name, tr("Quartiers (QPV, IRIS, communes…)"),
+        [QgsProcessing.SourceType.TypeVectorPolygon]),
+        "Zones, n'importe quel SCR ; leurs champs sont recopiés dans la sortie.")
+
+
+def add_weights(alg: Any, layer: str, field: str, layer_help: str, field_help: str) -> None:
+    """The optional weights layer (buildings or dwellings) and its numeric weight field."""
+    add(alg, QgsProcessingParameterFeatureSource(
+        layer, tr("Poids (bâtiments ou logements) [facultatif]"),
+        [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint],
+        optional=True), layer_help)
+    add(alg, QgsProcessingParameterField(
+        field, tr("Champ de poids [facultatif]"), None, layer,
+        QgsProcessingParameterField.DataType.Numeric, optional=True), field_help)
+
+
+def add_min_share(alg: Any, name: str, help_text: str) -> Any:
+    """The share (0–1) under which an IRIS × QPV overlap is dropped as digitising noise."""
+    return add(alg, QgsProcessingParameterNumber(
+        name, tr("Seuil des recoupements négligeables (part 0–1)"),
+        QgsProcessingParameterNumber.Type.Double, 0.01, False, 0.0, 1.0), help_text,
+        advanced=True)
 
 
 def field_name(alg: Any, parameters: dict, name: str, context: Any) -> str | None:

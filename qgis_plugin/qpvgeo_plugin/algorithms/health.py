@@ -14,11 +14,9 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from .. import convert, params, styling
-from ..base import QpvgeoAlgorithm, is_illustrative
+from .. import params, styling
+from ..base import QpvgeoAlgorithm, mark_illustrative
 from ..feedback import progress_callback
-from .heat_loss_shares import join_result
-from .housing import optional_layer
 
 # health kinds offered in the dialog (ids of qpvgeo.health.KIND_LABELS), in this order
 HEALTH_KINDS = (
@@ -91,10 +89,7 @@ class HealthAccess(QpvgeoAlgorithm):
             self.KINDS, self.tr("Équipements"), [self.tr(LABELS[k]) for k in HEALTH_KINDS],
             allowMultiple=True,
             defaultValue=[HEALTH_KINDS.index(k) for k in DEFAULT_KINDS]))
-        params.add(self, QgsProcessingParameterFeatureSource(
-            self.ZONES, self.tr("Quartiers (QPV, IRIS, communes…)"),
-            [QgsProcessing.SourceType.TypeVectorPolygon]),
-            "Zones, n'importe quel SCR ; leurs champs sont recopiés dans la sortie.")
+        params.add_zones(self, self.ZONES)
         params.add(self, QgsProcessingParameterField(
             self.POPULATION, self.tr("Population (champ des quartiers)"), None, self.ZONES,
             QgsProcessingParameterField.DataType.Numeric, optional=True),
@@ -133,8 +128,7 @@ class HealthAccess(QpvgeoAlgorithm):
     def compute(self, parameters: dict, context: Any, feedback: Any) -> dict:
         from qpvgeo.health import health_access
 
-        bpe = convert.source_to_frame(self.parameterAsSource(parameters, self.BPE, context),
-                                      self.tr("BPE"), feedback)
+        bpe = self.read_layer(parameters, self.BPE, context, feedback, self.tr("BPE"))
         code_col = params.field_name(self, parameters, self.CODE_FIELD, context)
         if not code_col:
             lower = {c.lower(): c for c in bpe.columns}
@@ -142,27 +136,25 @@ class HealthAccess(QpvgeoAlgorithm):
             if code_col is None:
                 raise QgsProcessingException(self.tr(
                     "BPE : pas de champ TYPEQU ; choisissez le champ du code d'équipement."))
-        zones_source = self.parameterAsSource(parameters, self.ZONES, context)
-        originals: dict = {}
-        zones = convert.source_to_frame(zones_source, self.tr("Quartiers"), feedback,
-                                        keep_geometries=originals)
+        zones = self.read_zones(parameters, self.ZONES, context, feedback,
+                                self.tr("Quartiers"))
         kinds = [HEALTH_KINDS[i] for i in self.parameterAsEnums(parameters, self.KINDS,
                                                                context)]
         if not kinds:
             raise QgsProcessingException(self.tr("Choisissez au moins un équipement."))
         weight = params.field_name(self, parameters, self.RESIDENCE_WEIGHT, context)
-        residences = optional_layer(self, parameters, self.RESIDENCES, context,
-                                    self.tr("Bâtiments"), feedback)
-        streets = optional_layer(self, parameters, self.STREETS, context,
-                                 self.tr("Tronçons de rue"), feedback, fields=[])
-        territory = optional_layer(self, parameters, self.TERRITORY, context,
-                                   self.tr("Territoire"), feedback, fields=[])
+        residences = self.read_layer(parameters, self.RESIDENCES, context, feedback,
+                                     self.tr("Bâtiments"))
+        streets = self.read_layer(parameters, self.STREETS, context, feedback,
+                                  self.tr("Tronçons de rue"), fields=[])
+        territory = self.read_layer(parameters, self.TERRITORY, context, feedback,
+                                    self.tr("Territoire"), fields=[])
         terr_pop = None
         if parameters.get(self.TERRITORY_POPULATION) not in (None, ""):
             terr_pop = self.parameterAsDouble(parameters, self.TERRITORY_POPULATION, context)
         feedback.setProgress(10)
         result = health_access(
-            bpe, zones, vintage=self.parameterAsInt(parameters, self.VINTAGE, context),
+            bpe, zones.frame, vintage=self.parameterAsInt(parameters, self.VINTAGE, context),
             kinds=kinds, code_col=code_col,
             population=params.field_name(self, parameters, self.POPULATION, context),
             residences=residences,
@@ -172,15 +164,9 @@ class HealthAccess(QpvgeoAlgorithm):
                                                           context),
             territory=territory, territory_population=terr_pop, name=self.tr("BPE"),
             progress=progress_callback(feedback, 0.1, 0.9))
-        illustrative = is_illustrative(result, bpe, zones, residences)
-        if illustrative and "source" not in result.columns:
-            result["source"] = "illustratif"
-        table = join_result(zones, result)
-        untouched = tuple(c for c in zones.columns if c not in result.columns)
-        dest = self.write_output(parameters, self.OUTPUT, context, feedback, table,
-                                 geometries=originals, crs=zones_source.sourceCrs(),
-                                 wkb_type=convert.multi_type(zones_source.wkbType()),
-                                 keep=untouched)
+        illustrative = mark_illustrative(result, bpe, zones.frame, residences)
+        dest, table = self.write_zones(parameters, self.OUTPUT, context, feedback, zones,
+                                       result)
         first = f"{kinds[0]}_covered_share"
         shown = table.rename(columns={first: f"{kinds[0]}_part_pop_couverte"})
         self.finish_layer(dest, context, illustrative=illustrative,

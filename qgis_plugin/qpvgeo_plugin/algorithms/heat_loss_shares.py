@@ -14,22 +14,12 @@ from qgis.core import (
 )
 
 from .. import convert, params, styling
-from ..base import QpvgeoAlgorithm, is_illustrative
+from ..base import QpvgeoAlgorithm, mark_illustrative
 from ..feedback import progress_callback
 
 # spellings of the class / label fields: plugin output (French) first, then the library's
 CLASS_FIELDS = ("classe_deperdition", "heatloss_class")
 LABEL_FIELDS = ("libelle_deperdition", "heatloss_label")
-
-
-def join_result(zones: Any, result: Any) -> Any:
-    """Zones' attributes (geometry dropped) followed by the result's columns, by zone index.
-
-    A zone attribute with the name of a result column is replaced by the result's.
-    """
-    attrs = zones.drop(columns=[c for c in zones.columns
-                                if c == zones.geometry.name or c in result.columns])
-    return attrs.join(result)
 
 
 class HeatLossShares(QpvgeoAlgorithm):
@@ -73,9 +63,7 @@ class HeatLossShares(QpvgeoAlgorithm):
             self.LABEL_FIELD, self.tr("Champ du libellé"), None, self.BUILDINGS,
             QgsProcessingParameterField.DataType.Any, optional=True),
             "Vide : libelle_deperdition (ou heatloss_label).", advanced=True)
-        params.add(self, QgsProcessingParameterFeatureSource(
-            self.ZONES, self.tr("Quartiers (QPV, IRIS, communes…)"), poly),
-            "Zones, n'importe quel SCR ; leurs champs sont recopiés dans la sortie.")
+        params.add_zones(self, self.ZONES)
         params.add(self, QgsProcessingParameterString(
             self.STRONG, self.tr("Classes comptées comme fortes"), "fortes;excessives"),
             "Libellés (ou valeurs) séparés par des points-virgules.", advanced=True)
@@ -109,26 +97,19 @@ class HeatLossShares(QpvgeoAlgorithm):
         keep = [c for c in ("source",) if c in buildings.columns]
         buildings = buildings[[class_col, label_col, *keep, buildings.geometry.name]].rename(
             columns={class_col: "heatloss_class", label_col: "heatloss_label"})
-        zones_source = self.parameterAsSource(parameters, self.ZONES, context)
-        originals: dict = {}
-        zones = convert.source_to_frame(zones_source, self.tr("Quartiers"), feedback,
-                                        keep_geometries=originals)
+        zones = self.read_zones(parameters, self.ZONES, context, feedback,
+                                self.tr("Quartiers"))
         strong_text = self.parameterAsString(parameters, self.STRONG, context) or ""
         strong: list[Any] = []
         for item in (v.strip() for v in strong_text.split(";")):
             if item:
                 strong.append(int(item) if item.isdigit() else item)
         feedback.setProgress(10)
-        result = heat_loss_shares(buildings, zones, strong=strong or None,
+        result = heat_loss_shares(buildings, zones.frame, strong=strong or None,
                                   progress=progress_callback(feedback, 0.1, 0.9))
-        illustrative = is_illustrative(result, buildings, zones)
-        if illustrative and "source" not in result.columns:
-            result["source"] = "illustratif"
-        table = join_result(zones, result)
-        dest = self.write_output(parameters, self.OUTPUT, context, feedback, table,
-                                 geometries=originals, crs=zones_source.sourceCrs(),
-                                 wkb_type=convert.multi_type(zones_source.wkbType()),
-                                 keep=tuple(c for c in zones.columns if c not in result.columns))
+        illustrative = mark_illustrative(result, buildings, zones.frame)
+        dest, table = self.write_zones(parameters, self.OUTPUT, context, feedback, zones,
+                                       result)
         shares = table.rename(columns={"heatloss_strong_share": "part_deperditions_fortes"})
         qml = styling.zones_qml(shares, "part_deperditions_fortes")
         self.finish_layer(dest, context, illustrative=illustrative, qml=qml,

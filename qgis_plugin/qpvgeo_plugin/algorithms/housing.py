@@ -11,19 +11,9 @@ from qgis.core import (
     QgsProcessingParameterField,
 )
 
-from .. import convert, params, styling
-from ..base import QpvgeoAlgorithm, is_illustrative
+from .. import params, styling
+from ..base import QpvgeoAlgorithm, mark_illustrative
 from ..feedback import progress_callback
-from .heat_loss_shares import join_result
-
-
-def optional_layer(alg: Any, parameters: dict, name: str, context: Any, label: str,
-                   feedback: Any, **kwargs: Any) -> Any:
-    """GeoDataFrame of an optional layer parameter, or None when left empty."""
-    if parameters.get(name) in (None, ""):
-        return None
-    return convert.source_to_frame(alg.parameterAsSource(parameters, name, context), label,
-                                   feedback, **kwargs)
 
 
 class SocialHousing(QpvgeoAlgorithm):
@@ -64,10 +54,7 @@ class SocialHousing(QpvgeoAlgorithm):
             self.ID_FIELD, self.tr("Identifiant de logement [facultatif]"), None, self.RPLS,
             QgsProcessingParameterField.DataType.Any, optional=True),
             "Seulement si l'extrait a un identifiant : il doit être unique.", advanced=True)
-        params.add(self, QgsProcessingParameterFeatureSource(
-            self.ZONES, self.tr("Quartiers (QPV, IRIS, communes…)"),
-            [QgsProcessing.SourceType.TypeVectorPolygon]),
-            "Zones, n'importe quel SCR ; leurs champs sont recopiés dans la sortie.")
+        params.add_zones(self, self.ZONES)
         params.add(self, QgsProcessingParameterField(
             self.MAIN_RESIDENCES, self.tr("Résidences principales (champ des quartiers)"),
             None, self.ZONES, QgsProcessingParameterField.DataType.Numeric, optional=True),
@@ -97,33 +84,24 @@ class SocialHousing(QpvgeoAlgorithm):
 
         step = progress_callback(feedback)
         step(0.0, self.tr("lecture des logements RPLS"))
-        rpls = convert.source_to_frame(self.parameterAsSource(parameters, self.RPLS, context),
-                                       self.tr("RPLS"), feedback)
+        rpls = self.read_layer(parameters, self.RPLS, context, feedback, self.tr("RPLS"))
         step(0.3, self.tr("lecture des quartiers"))
-        zones_source = self.parameterAsSource(parameters, self.ZONES, context)
-        originals: dict = {}
-        zones = convert.source_to_frame(zones_source, self.tr("Quartiers"), feedback,
-                                        keep_geometries=originals)
+        zones = self.read_zones(parameters, self.ZONES, context, feedback,
+                                self.tr("Quartiers"))
         step(0.4, self.tr("lecture du territoire"))
-        territory = optional_layer(self, parameters, self.TERRITORY, context,
-                                   self.tr("Territoire"), feedback, fields=[])
+        territory = self.read_layer(parameters, self.TERRITORY, context, feedback,
+                                    self.tr("Territoire"), fields=[])
         rp = params.field_name(self, parameters, self.MAIN_RESIDENCES, context)
         pop = params.field_name(self, parameters, self.POPULATION, context)
         step(0.45, self.tr("parc social par quartier"))
         result = social_housing(
-            rpls, zones, main_residences=rp, population=pop, territory=territory,
+            rpls, zones.frame, main_residences=rp, population=pop, territory=territory,
             id_col=params.field_name(self, parameters, self.ID_FIELD, context),
             name=self.tr("RPLS"))
         step(0.9, self.tr("écriture de la couche"))
-        illustrative = is_illustrative(result, rpls, zones)
-        if illustrative and "source" not in result.columns:
-            result["source"] = "illustratif"
-        table = join_result(zones, result)
-        untouched = tuple(c for c in zones.columns if c not in result.columns)
-        dest = self.write_output(parameters, self.OUTPUT, context, feedback, table,
-                                 geometries=originals, crs=zones_source.sourceCrs(),
-                                 wkb_type=convert.multi_type(zones_source.wkbType()),
-                                 keep=untouched)
+        illustrative = mark_illustrative(result, rpls, zones.frame)
+        dest, table = self.write_zones(parameters, self.OUTPUT, context, feedback, zones,
+                                       result)
         field = "part_rpls_parmi_rp" if rp else "rpls_par_ha"
         shown = table.rename(columns={"rpls_share_of_rp": "part_rpls_parmi_rp",
                                       "rpls_per_ha": "rpls_par_ha"})

@@ -12,13 +12,11 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterMatrix,
-    QgsProcessingParameterNumber,
 )
 
 from .. import convert, params, styling
-from ..base import QpvgeoAlgorithm, is_illustrative
+from ..base import QpvgeoAlgorithm, mark_illustrative
 from ..feedback import progress_callback
-from .heat_loss_shares import join_result
 
 
 def numeric_columns(frame: Any, columns: list[str], label: str) -> Any:
@@ -122,20 +120,12 @@ class InterpolateIrisQpv(QpvgeoAlgorithm):
             self.TARGET_KEY, self.tr("Champ du code QPV"), None, self.TARGET,
             QgsProcessingParameterField.DataType.Any, optional=True),
             "Vide : code_qpv ou code_qp.")
-        params.add(self, QgsProcessingParameterFeatureSource(
-            self.WEIGHTS, self.tr("Poids (bâtiments ou logements) [facultatif]"),
-            [QgsProcessing.SourceType.TypeVectorPolygon,
-             QgsProcessing.SourceType.TypeVectorPoint], optional=True),
-            "Pour une répartition dasymétrique (les habitants vivent dans les logements).")
-        params.add(self, QgsProcessingParameterField(
-            self.WEIGHT_FIELD, self.tr("Champ de poids [facultatif]"), None, self.WEIGHTS,
-            QgsProcessingParameterField.DataType.Numeric, optional=True),
+        params.add_weights(
+            self, self.WEIGHTS, self.WEIGHT_FIELD,
+            "Pour une répartition dasymétrique (les habitants vivent dans les logements).",
             "Ex. nb_logts. Sans champ : surface au sol ou 1 par point.")
-        params.add(self, QgsProcessingParameterNumber(
-            self.MIN_SHARE, self.tr("Seuil des recoupements négligeables (part 0–1)"),
-            QgsProcessingParameterNumber.Type.Double, 0.01, False, 0.0, 1.0),
-            "Couples IRIS × QPV sous ce seuil des deux zones écartés (défaut 1 %).",
-            advanced=True)
+        params.add_min_share(self, self.MIN_SHARE, "Couples IRIS × QPV sous ce seuil des deux "
+                             "zones écartés (défaut 1 %).")
         params.add(self, QgsProcessingParameterBoolean(
             self.ALLOCATE_TOTAL, self.tr("Répartir tout l'effectif de chaque IRIS entre les "
                                          "QPV qu'il recoupe"), False),
@@ -197,20 +187,12 @@ class InterpolateIrisQpv(QpvgeoAlgorithm):
         if iris_key != table_key and table_key in variables:
             raise QgsProcessingException(self.tr("Le code IRIS ne peut pas être une variable."))
 
-        target_source = self.parameterAsSource(parameters, self.TARGET, context)
-        originals: dict = {}
-        qpv = convert.source_to_frame(target_source, self.tr("QPV"), feedback,
-                                      keep_geometries=originals)
-        qpv_key = params.key_field(self, parameters, self.TARGET_KEY, context, qpv, "qpv",
-                                   self.tr("QPV"))
-        qpv = params.text_key(qpv, qpv_key, self.tr("QPV"), "qpv")
-        weights = None
-        weight_field = None
-        if parameters.get(self.WEIGHTS) not in (None, ""):
-            weight_field = params.field_name(self, parameters, self.WEIGHT_FIELD, context)
-            weights = convert.source_to_frame(
-                self.parameterAsSource(parameters, self.WEIGHTS, context), self.tr("Poids"),
-                feedback, fields=[weight_field] if weight_field else [])
+        zones = self.read_zones(parameters, self.TARGET, context, feedback, self.tr("QPV"))
+        qpv_key = params.key_field(self, parameters, self.TARGET_KEY, context, zones.frame,
+                                   "qpv", self.tr("QPV"))
+        zones.frame = qpv = params.text_key(zones.frame, qpv_key, self.tr("QPV"), "qpv")
+        weights, weight_field = self.read_weights(parameters, self.WEIGHTS, self.WEIGHT_FIELD,
+                                                  context, feedback)
         feedback.setProgress(10)
         result = interpolate(
             iris, qpv[[qpv_key, qpv.geometry.name]], extensive=counts, ratios=ratios,
@@ -219,15 +201,9 @@ class InterpolateIrisQpv(QpvgeoAlgorithm):
             min_share=self.parameterAsDouble(parameters, self.MIN_SHARE, context),
             allocate_total=self.parameterAsBoolean(parameters, self.ALLOCATE_TOTAL, context),
             progress=progress_callback(feedback, 0.1, 0.9))
-        illustrative = is_illustrative(result, iris, values, qpv, weights)
-        if illustrative and "source" not in result.columns:
-            result["source"] = "illustratif"
-        table = join_result(qpv, result)
-        untouched = [c for c in qpv.columns if c not in result.columns]
-        dest = self.write_output(parameters, self.OUTPUT, context, feedback, table,
-                                 geometries=originals, crs=target_source.sourceCrs(),
-                                 wkb_type=convert.multi_type(target_source.wkbType()),
-                                 keep=(*untouched, qpv_key, *variables, *ratios))
+        illustrative = mark_illustrative(result, iris, values, qpv, weights)
+        dest, table = self.write_zones(parameters, self.OUTPUT, context, feedback, zones,
+                                       result, keep=(qpv_key, *variables, *ratios))
         shown = next(iter(ratios), None) or next(iter(counts), None)
         qml = styling.zones_qml(table, shown) if shown else styling.outline_qml()
         self.finish_layer(dest, context, illustrative=illustrative, qml=qml,

@@ -9,11 +9,10 @@ from qgis.core import (
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
-    QgsProcessingParameterNumber,
 )
 
 from .. import convert, params
-from ..base import QpvgeoAlgorithm, is_illustrative
+from ..base import QpvgeoAlgorithm, mark_illustrative
 from ..feedback import progress_callback
 
 
@@ -65,20 +64,12 @@ class IrisQpvOverlap(QpvgeoAlgorithm):
             QgsProcessingParameterField.DataType.Any, optional=True),
             "Code QPV en texte (QN06224M en 2024, QP062019 en 2015). Vide : code_qpv ou "
             "code_qp.")
-        params.add(self, QgsProcessingParameterFeatureSource(
-            self.WEIGHTS, self.tr("Poids (bâtiments ou logements) [facultatif]"),
-            [QgsProcessing.SourceType.TypeVectorPolygon,
-             QgsProcessing.SourceType.TypeVectorPoint], optional=True),
-            "Bâtiments (BD TOPO) ou logements (RPLS) pour des parts dasymétriques.")
-        params.add(self, QgsProcessingParameterField(
-            self.WEIGHT_FIELD, self.tr("Champ de poids [facultatif]"), None, self.WEIGHTS,
-            QgsProcessingParameterField.DataType.Numeric, optional=True),
+        params.add_weights(
+            self, self.WEIGHTS, self.WEIGHT_FIELD,
+            "Bâtiments (BD TOPO) ou logements (RPLS) pour des parts dasymétriques.",
             "Ex. nb_logts. Sans champ : surface au sol (bâtiments) ou 1 par point.")
-        min_share = QgsProcessingParameterNumber(
-            self.MIN_SHARE, self.tr("Seuil des recoupements négligeables (part 0–1)"),
-            QgsProcessingParameterNumber.Type.Double, 0.01, False, 0.0, 1.0)
-        params.add(self, min_share, "Un couple est écarté quand l'intersection est sous ce "
-                   "seuil de l'IRIS ET du QPV (défaut 0,01 = 1 %).", advanced=True)
+        params.add_min_share(self, self.MIN_SHARE, "Un couple est écarté quand l'intersection "
+                             "est sous ce seuil de l'IRIS ET du QPV (défaut 0,01 = 1 %).")
         params.add(self, QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Intersections IRIS × QPV"),
             QgsProcessing.SourceType.TypeVectorPolygon))
@@ -102,22 +93,15 @@ class IrisQpvOverlap(QpvgeoAlgorithm):
                                    self.tr("QPV"))
         iris = params.text_key(iris, iris_key, self.tr("Contours IRIS"), "iris")
         qpv = params.text_key(qpv, qpv_key, self.tr("QPV"), "qpv")
-        weights = None
-        weight_field = None
-        if parameters.get(self.WEIGHTS) not in (None, ""):
-            weight_field = params.field_name(self, parameters, self.WEIGHT_FIELD, context)
-            weights = convert.source_to_frame(
-                self.parameterAsSource(parameters, self.WEIGHTS, context), self.tr("Poids"),
-                feedback, fields=[weight_field] if weight_field else [])
+        weights, weight_field = self.read_weights(parameters, self.WEIGHTS, self.WEIGHT_FIELD,
+                                                  context, feedback)
         feedback.setProgress(10)
         table = iris_qpv_overlap(
             iris, qpv, weights=weights, weight_col=weight_field,
             min_share=self.parameterAsDouble(parameters, self.MIN_SHARE, context),
             iris_key=iris_key, qpv_key=qpv_key, keep_geometry=True,
             progress=progress_callback(feedback, 0.1, 0.9))
-        illustrative = is_illustrative(table, iris, qpv, weights)
-        if illustrative and "source" not in table.columns:
-            table["source"] = "illustratif"
+        illustrative = mark_illustrative(table, iris, qpv, weights)
         keep = (iris_key, qpv_key)
         dest = self.write_output(parameters, self.OUTPUT, context, feedback, table, keep=keep)
         results = {self.OUTPUT: dest}
