@@ -319,8 +319,13 @@ def frame_fields(frame: pd.DataFrame, rename: dict[str, str] | None = None, *,
 
 def text_width(values: Any) -> int:
     """Largest UTF-8 length in bytes of the text form of ``values`` (0 when all missing)."""
+    values = list(values)  # a generator is read once
+    try:
+        distinct: Any = set(values)  # few distinct values: checked once each below
+    except TypeError:  # unhashable values (QVariant): one by one
+        distinct = values
     seen = set()
-    for v in values:
+    for v in distinct:
         if v is None or v != v or (isinstance(v, QVariant) and v.isNull()):
             continue
         seen.add(v if isinstance(v, str) else str(v))

@@ -308,3 +308,14 @@ def test_feature_writer_checks_cancel_and_keeps_null_geometries(qgis_app, contex
     assert [f.hasGeometry() for f in feats] == [True, False, True]
     assert QgsWkbTypes.displayString(feats[2].geometry().wkbType()) == "MultiPolygon"
     assert feats[0].geometry().area() == pytest.approx(4.0)
+
+
+def test_text_width_counts_utf8_bytes_and_skips_missing(plugin):
+    from qgis.PyQt.QtCore import QVariant
+    from qpvgeo_plugin.convert import text_width
+
+    # "é" is 2 bytes in UTF-8: "écoles" 7; NULL (None, NaN, QVariant) skipped; 12345 as text 5
+    values = ["abc", None, float("nan"), QVariant(), "écoles", 12345, "abc"]
+    assert text_width(values) == len("écoles".encode()) == 7
+    assert text_width(v for v in values) == 7  # a generator is read once
+    assert text_width([None, QVariant()]) == 0
