@@ -3,7 +3,8 @@
 Both run as whole ``qgis_process.bin`` processes (start-up included, as a user or a script
 would call them) on the same layers: the seeded synthetic cases of
 ``benchmarks/bench_thermography.py`` (classified uint8 raster 16 Mpx or 100 Mpx, EPSG:2154;
-50,000 building footprints in a GeoPackage), output to a GeoPackage. qpvgeo uses exact pixel
+50,000 building footprints in a GeoPackage), output to a GeoPackage, a FlatGeobuf, a shapefile
+and a memory layer (``TEMPORARY_OUTPUT``, not saved). qpvgeo uses exact pixel
 coverage on each roof interior (1 m inner buffer) and classifies every building;
 native:zonalhistogram counts the pixels whose centre falls in each footprint, per class.
 The plugin zip is built and installed in a temporary QGIS profile; Python packages come from
@@ -16,9 +17,9 @@ differ by design — pixel centres on the whole footprint vs exact coverage of t
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_qgis.py            # 16 Mpx and 100 Mpx, 50k buildings
+    .venv/bin/python benchmarks/bench_qgis.py            # 16 and 100 Mpx, every output
     .venv/bin/python benchmarks/bench_qgis.py --quick    # 16 Mpx only
-    .venv/bin/python benchmarks/bench_qgis.py --repeats 5 --generic  # + the generic path
+    .venv/bin/python benchmarks/bench_qgis.py --repeats 5 --outputs gpkg,memory
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def majority_agreement(native_out: Path, qpvgeo_out: Path) -> tuple[int, int, fl
 
     def read(path: Path):
         layers = [n for n, _ in pyogrio.list_layers(path) if n != "layer_styles"]
-        return pyogrio.read_dataframe(path, layer=layers[0], read_geometry=False)
+        frame = pyogrio.read_dataframe(path, layer=layers[0], read_geometry=False)
+        # a shapefile cuts field names at 10 characters
+        return frame.rename(columns={"classe_dep": "classe_deperdition"})
 
     nat = read(native_out)
     ours = read(qpvgeo_out)
@@ -76,12 +79,16 @@ def majority_agreement(native_out: Path, qpvgeo_out: Path) -> tuple[int, int, fl
     return len(nat), len(ours), same
 
 
+# output kinds: file extension (or "memory") -> name printed
+OUTPUTS = {"gpkg": "GeoPackage", "fgb": "FlatGeobuf", "shp": "Shapefile", "memory": "memory"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="16 Mpx case only")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--generic", action="store_true",
-                        help="also time the generic (feature-by-feature) path: FlatGeobuf output")
+    parser.add_argument("--outputs", default=",".join(OUTPUTS),
+                        help="comma-separated output kinds among " + ", ".join(OUTPUTS))
     args = parser.parse_args(argv)
     try:
         import bench_thermography as cases
@@ -100,9 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         qgis_env.install_plugin(profiles, tmp / "qpvgeo_plugin.zip")
         env = qgis_env.qgis_process_env(profiles, site_dir)
         qp = qgis_env.QGIS_PROCESS
+
+        def destination(who: str, ext: str) -> str:
+            return "TEMPORARY_OUTPUT" if ext == "memory" else str(tmp / f"{who}.{ext}")
         print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores; QGIS via {qp}")
-        formats = [("gpkg", "GeoPackage")] + ([("fgb", "FlatGeobuf")] if args.generic else [])
+        formats = [(ext, OUTPUTS[ext]) for ext in args.outputs.split(",")]
         for size in sizes:
             raster = cases.make_raster(size)
             for ext, fmt in formats:
@@ -110,19 +120,20 @@ def main(argv: list[str] | None = None) -> int:
                     "native:zonalhistogram": [
                         qp, "run", "native:zonalhistogram", "--", f"INPUT_RASTER={raster}",
                         "RASTER_BAND=1", f"INPUT_VECTOR={vector}", "COLUMN_PREFIX=HISTO_",
-                        f"OUTPUT={tmp / f'native.{ext}'}"],
+                        f"OUTPUT={destination('native', ext)}"],
                     "qpvgeo:building_heat_loss": [
                         qp, "run", "qpvgeo:building_heat_loss", "--", f"RASTER={raster}",
-                        f"BUILDINGS={vector}", f"OUTPUT={tmp / f'qpvgeo.{ext}'}"],
+                        f"BUILDINGS={vector}", f"OUTPUT={destination('qpvgeo', ext)}"],
                 }
                 times: dict[str, list[float]] = {k: [] for k in jobs}
                 rss: dict[str, float] = dict.fromkeys(jobs, 0.0)
                 load0 = os.getloadavg()[0]
                 for _ in range(args.repeats):
                     for name, cmd in jobs.items():
-                        out = Path(cmd[-1].split("=", 1)[1])
-                        if out.exists():
-                            out.unlink()
+                        if ext != "memory":
+                            out = Path(cmd[-1].split("=", 1)[1])
+                            for old in out.parent.glob(out.stem + ".*"):
+                                old.unlink()  # a shapefile is several files
                         wall, peak, _ = run_timed(cmd, env, tmp)
                         times[name].append(wall)
                         rss[name] = max(rss[name], peak)
@@ -135,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
                           f"{min(times[name]):7.2f} {rss[name]:8.0f}")
                 ratio = (statistics.median(times["qpvgeo:building_heat_loss"])
                          / statistics.median(times["native:zonalhistogram"]))
-                n_nat, n_ours, same = majority_agreement(tmp / f"native.{ext}",
-                                                         tmp / f"qpvgeo.{ext}")
+                if ext == "memory":  # nothing saved to compare
+                    print(f"  ratio qpvgeo / native (median): {ratio:.2f}")
+                    continue
+                n_nat, n_ours, same = majority_agreement(Path(destination("native", ext)),
+                                                         Path(destination("qpvgeo", ext)))
                 print(f"  ratio qpvgeo / native (median): {ratio:.2f}; features {n_nat} / "
                       f"{n_ours}; same majority class for {same:.1%} of buildings classed by "
                       "both")
