@@ -319,3 +319,46 @@ def test_text_width_counts_utf8_bytes_and_skips_missing(plugin):
     assert text_width(values) == len("écoles".encode()) == 7
     assert text_width(v for v in values) == 7  # a generator is read once
     assert text_width([None, QVariant()]) == 0
+
+
+def _gpkg_blob(geom, *, big_endian=False, envelope=False, empty=False):
+    """A GeoPackage geometry blob: "GP", version 0, flags, SRS id, optional xy envelope, WKB."""
+    import struct
+
+    import shapely
+
+    order = ">" if big_endian else "<"
+    flags = (0 if big_endian else 1) | ((1 << 1) if envelope else 0) | (0x10 if empty else 0)
+    head = b"GP" + bytes([0, flags]) + struct.pack(order + "i", 2154)
+    if envelope:
+        x0, y0, x1, y1 = geom.bounds
+        head += struct.pack(order + "4d", x0, x1, y0, y1)
+    return head + shapely.to_wkb(geom, flavor="iso", byte_order=0 if big_endian else 1)
+
+
+def test_multi_blob_wraps_single_geometries_in_one_part(plugin):
+    import shapely
+    from qpvgeo_plugin.fastpath import _multi_blob
+
+    square = shapely.box(0, 0, 2, 3)
+    square_z = shapely.force_3d(square, 7.0)
+    for geom, kw, multi in (
+            (square, {}, "MultiPolygon"),
+            (square_z, {"big_endian": True, "envelope": True}, "MultiPolygon"),
+            (shapely.LineString([(0, 0), (1, 1)]), {"envelope": True}, "MultiLineString"),
+            (shapely.Point(1, 2), {}, "MultiPoint")):
+        blob = _gpkg_blob(geom, **kw)
+        header = len(blob) - len(shapely.to_wkb(geom, flavor="iso"))
+        out = _multi_blob(blob)
+        assert out[:header] == blob[:header]  # header and envelope kept
+        got = shapely.from_wkb(out[header:])
+        assert got.geom_type == multi
+        assert shapely.get_num_geometries(got) == 1
+        assert shapely.equals_exact(shapely.get_geometry(got, 0), geom)
+        assert got.has_z == geom.has_z
+    # already multi, NULL: unchanged; an empty polygon becomes an empty multi-polygon
+    multi = _gpkg_blob(shapely.MultiPolygon([square]))
+    assert _multi_blob(multi) == multi
+    assert _multi_blob(None) is None
+    empty = _multi_blob(_gpkg_blob(shapely.Polygon(), empty=True))
+    assert shapely.from_wkb(empty[8:]).wkt == "MULTIPOLYGON EMPTY"
