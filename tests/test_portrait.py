@@ -549,7 +549,8 @@ def test_demo_every_table_has_every_qpv_and_the_territory(demo):
     # the data-quality warnings of the run are listed in French, none left untranslated
     assert summary["avertissements"]
     for w in summary["avertissements"]:
-        assert w.startswith("Qualité des données : ") and "non traduit" not in w, w
+        assert w.startswith("Qualité des données : "), w
+        assert "non traduit" not in w, w
     assert any("hors du territoire et de toute zone" in w for w in summary["avertissements"])
     long = pd.read_csv(out / "indicateurs.csv", sep=";", dtype={"code_zone": str})
     assert long["donnees_illustratives"].all()

@@ -149,7 +149,8 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
         return results
 
     def _report_warnings(self, caught: list, feedback: Any) -> None:
-        from qpvgeo.errors import IllustrativeDataWarning, QpvgeoWarning
+        from qpvgeo._warnings_fr import french_warning
+        from qpvgeo.errors import DataQualityWarning, IllustrativeDataWarning, QpvgeoWarning
 
         seen = set()
         for w in caught:
@@ -159,7 +160,10 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
             seen.add(text)
             if issubclass(w.category, IllustrativeDataWarning):
                 self._illustrative = True
-            if issubclass(w.category, QpvgeoWarning):
+            if issubclass(w.category, DataQualityWarning):  # the engines warn in English
+                text = french_warning(text).removeprefix("Qualité des données : ")
+                feedback.pushWarning(self.tr("Qualité des données (qpvgeo) : {}").format(text))
+            elif issubclass(w.category, QpvgeoWarning):
                 feedback.pushWarning(self.tr("Avertissement qpvgeo : {}").format(text))
             else:
                 feedback.pushDebugInfo(f"{w.category.__name__}: {text}")
