@@ -305,8 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         print_rows(f"1Gpx raster (32000², 62.5 cm, {rpath.stat().st_size / 2**30:.1f} GiB on "
                    f"disk), 50k buildings (load {os.getloadavg()[0]:.2f})", rows)
         zpath = make_zones()
-        rows = [child(e, rpath, zpath, 1) for e in ("qpvgeo-exact", "exactextract",
-                                                    "exactextract-rs")]
+        rows = [child(e, rpath, zpath, 1) for e in ("qpvgeo-exact", "qpvgeo-centre",
+                                                    "exactextract", "exactextract-rs")]
         print_rows(f"1Gpx raster, 20 QPV-like zones (load {os.getloadavg()[0]:.2f})", rows)
     return 0
 

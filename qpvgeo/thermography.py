@@ -486,8 +486,14 @@ class _ClassAccumulator:
         values = block.values
         if values.dtype.kind not in "iub" or values.dtype.itemsize > 2:
             return False
-        v = values.reshape(-1)
-        w = block.weight.reshape(-1)
+        if block.weight.dtype == np.bool_:  # centre mode: count the cells inside
+            v = values[block.weight]
+            w = None
+        else:
+            v = values.reshape(-1)
+            w = block.weight.reshape(-1)
+        if not len(v):
+            return True
         if values.dtype == np.uint8:
             base = 0
             sums = np.bincount(v, weights=w, minlength=256)
