@@ -71,6 +71,7 @@ from typing import Any
 
 import pandas as pd
 
+from qpvgeo._atomic import usual_permissions
 from qpvgeo._portrait_census import _territory_official as _territory_official
 from qpvgeo._portrait_census import step_census, step_iris
 from qpvgeo._portrait_charts import _CHART_STEMS, _CHARTS, _write_charts
@@ -283,6 +284,7 @@ def _staging(out_dir: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         yield tmp
+        usual_permissions(tmp)  # mkdtemp creates 0700; its files are made as usual
         (tmp / MARKER).write_text("Dossier écrit par qpvgeo portrait ; il peut être remplacé "
                                   "par une nouvelle exécution.\n", encoding="utf-8")
         old = None

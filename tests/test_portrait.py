@@ -18,7 +18,9 @@ QN06201M holds the buildings with x0, y0 in {520, 570, …, 970}: 10 × 10 = 100
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -216,6 +218,12 @@ def test_failure_mid_run_leaves_previous_output_intact(territory, tmp_path, monk
     _, cfg = territory
     out = tmp_path / "portrait"
     run_portrait(cfg, out)
+    # the folder is staged under a private temporary name, but ends readable as any folder
+    # the user creates (0777 minus the umask), like the files in it
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((out / "rapport.html").stat().st_mode) == 0o666 & ~umask
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def boom(*args, **kwargs):

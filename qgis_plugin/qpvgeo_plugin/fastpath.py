@@ -557,6 +557,9 @@ def write_gpkg(src: OgrLayer, dest: str, frame: Any, rename: dict[str, str],
             con.commit()
         finally:
             con.close()
+        from qpvgeo._atomic import usual_permissions
+
+        usual_permissions(tmp)  # mkstemp creates 0600
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

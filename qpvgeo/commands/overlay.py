@@ -24,6 +24,7 @@ import geopandas as gpd
 import pandas as pd
 
 from qpvgeo import _validate
+from qpvgeo._atomic import usual_permissions
 from qpvgeo._progress import tqdm_progress
 from qpvgeo.errors import InputFileError, SchemaError
 
@@ -84,9 +85,7 @@ def write_table(table: pd.DataFrame, path: str | Path, *, layer: str = "resultat
                 raise SchemaError(f"{out.name}: ce tableau n'a pas de géométrie ; écrivez un .csv")
             tmp.unlink()
             table.to_file(tmp, layer=layer, driver="GPKG")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+        usual_permissions(tmp)  # mkstemp creates 0600
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)

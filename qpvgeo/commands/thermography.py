@@ -25,6 +25,7 @@ import geopandas as gpd
 import pandas as pd
 
 from qpvgeo import _validate
+from qpvgeo._atomic import usual_permissions
 from qpvgeo._progress import scaled, tqdm_progress
 from qpvgeo.errors import InputFileError, SchemaError
 
@@ -113,9 +114,7 @@ def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
         tmp.unlink()
         for name, layer in layers.items():
             layer.to_file(tmp, layer=name, driver="GPKG")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        usual_permissions(tmp)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -9,7 +9,9 @@ feature limit larger than the layer: Processing then reads it feature by feature
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+import stat
 
 import numpy as np
 import pytest
@@ -243,6 +245,10 @@ def test_toolbox_destination_keeps_the_geopackage_sql_write(raster, typed_buildi
         assert (str(out) in sql_writes) is sql
         layers = pyogrio.list_layers(str(out)).tolist()
         assert ["batiments" if sql else out.stem, "MultiPolygon"] in layers, layers
+        # written under a private temporary name, the file ends with the usual permissions
+        umask = os.umask(0o022)
+        os.umask(umask)
+        assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
 
 
 def test_shapefile_text_fields_get_the_width_of_their_values(raster, typed_buildings, run_alg,
