@@ -46,6 +46,25 @@ def _driver(tmp_path: Path):
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
 
+def _open_map(driver, page: Path):
+    """Open a qpvgeo map page; return (drawing time in ms or None, browser log, layer names).
+
+    The page sets ``window.qpvgeoDrawn`` once every layer is drawn; waits up to 30 s.
+    """
+    driver.get(page.as_uri())
+    drawn = None
+    for _ in range(300):
+        drawn = driver.execute_script("return window.qpvgeoDrawn || null")
+        if drawn:
+            break
+        time.sleep(0.1)
+    logs = driver.get_log("browser")
+    labels = driver.execute_script(
+        "return Array.from(document.querySelectorAll("
+        "'.leaflet-control-layers-overlays label')).map(e => e.textContent.trim())")
+    return drawn, logs, labels
+
+
 def _case(n_buildings: int = 50_000, seed: int = 42):
     rng = np.random.default_rng(seed)
     x0, y0 = 680_000.0, 7_030_000.0
@@ -96,17 +115,7 @@ def test_offline_map_in_headless_chromium(tmp_path):
     size_mb = page.stat().st_size / 1e6
     driver = _driver(tmp_path)
     try:
-        driver.get(page.as_uri())
-        drawn = None
-        for _ in range(300):
-            drawn = driver.execute_script("return window.qpvgeoDrawn || null")
-            if drawn:
-                break
-            time.sleep(0.1)
-        logs = driver.get_log("browser")
-        labels = driver.execute_script(
-            "return Array.from(document.querySelectorAll("
-            "'.leaflet-control-layers-overlays label')).map(e => e.textContent.trim())")
+        drawn, logs, labels = _open_map(driver, page)
         n_paths = driver.execute_script(
             "return document.querySelectorAll('canvas.leaflet-zoom-animated').length")
         alerted = driver.execute_script("return document.querySelectorAll('img[src=\"x\"]')"
@@ -144,17 +153,7 @@ def test_demo_portrait_offline_in_chromium(tmp_path_factory, tmp_path):
     size_mb = page.stat().st_size / 1e6
     driver = _driver(tmp_path)
     try:
-        driver.get(page.as_uri())
-        drawn = None
-        for _ in range(300):
-            drawn = driver.execute_script("return window.qpvgeoDrawn || null")
-            if drawn:
-                break
-            time.sleep(0.1)
-        logs = driver.get_log("browser")
-        labels = driver.execute_script(
-            "return Array.from(document.querySelectorAll("
-            "'.leaflet-control-layers-overlays label')).map(e => e.textContent.trim())")
+        drawn, logs, labels = _open_map(driver, page)
         banner = driver.execute_script("return document.body.innerText")
         shot = tmp_path / "capture_demo.png"
         driver.save_screenshot(str(shot))
