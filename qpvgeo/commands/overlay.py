@@ -15,8 +15,6 @@ BOM, decimal point) or GeoPackage (``.gpkg``, with the intersection polygons).
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +22,9 @@ import geopandas as gpd
 import pandas as pd
 
 from qpvgeo import _validate
-from qpvgeo._atomic import usual_permissions
+from qpvgeo._atomic import written_atomically
 from qpvgeo._progress import tqdm_progress
-from qpvgeo.errors import InputFileError, SchemaError
+from qpvgeo.errors import SchemaError
 
 WEIGHT_MEASURES = ("nb_logts", "floor_area_m2", "footprint_m2")
 
@@ -70,26 +68,14 @@ def write_table(table: pd.DataFrame, path: str | Path, *, layer: str = "resultat
     suffix = out.suffix.lower()
     if suffix not in {".csv", ".gpkg"}:
         raise SchemaError(f"{out.name}: format de sortie inconnu ; utilisez .csv ou .gpkg")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputFileError(f"{out}: le dossier {folder} n'existe pas ; créez-le d'abord")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=suffix, dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with written_atomically(out) as tmp:
         if suffix == ".csv":
             frame = pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
             frame.to_csv(tmp, sep=";", index=False, encoding="utf-8-sig")
         else:
             if not isinstance(table, gpd.GeoDataFrame):
                 raise SchemaError(f"{out.name}: ce tableau n'a pas de géométrie ; écrivez un .csv")
-            tmp.unlink()
             table.to_file(tmp, layer=layer, driver="GPKG")
-        usual_permissions(tmp)  # mkstemp creates 0600
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out
 
 

@@ -15,9 +15,7 @@ nothing half-written. Messages are in French.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,9 @@ import geopandas as gpd
 import pandas as pd
 
 from qpvgeo import _validate
-from qpvgeo._atomic import usual_permissions
+from qpvgeo._atomic import written_atomically
 from qpvgeo._progress import scaled, tqdm_progress
-from qpvgeo.errors import InputFileError, SchemaError
+from qpvgeo.errors import SchemaError
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -104,21 +102,9 @@ def _scheme(args: argparse.Namespace) -> Any:
 
 def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
     """Write every layer into one GeoPackage atomically (temporary file, then rename)."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputFileError(f"{path}: le dossier {folder} n'existe pas ; créez-le d'abord")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".gpkg", dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        tmp.unlink()
+    with written_atomically(path) as tmp:
         for name, layer in layers.items():
             layer.to_file(tmp, layer=name, driver="GPKG")
-        usual_permissions(tmp)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _for_gpkg(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
