@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from _helpers import assert_result
+from _helpers import X0, Y0, assert_result, pt, sq
 
 from qpvgeo.equipment import (
     DEFAULT_REACH_M,
@@ -39,16 +39,6 @@ from qpvgeo.equipment import (
     walking_reach_m,
 )
 from qpvgeo.errors import DataQualityWarning, DuplicateKeyError, MissingCRSError, SchemaError
-
-X0, Y0 = 700_000.0, 6_600_000.0
-
-
-def sq(x0, y0, x1, y1):
-    return shapely.box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
-
-
-def pt(x, y):
-    return shapely.Point(X0 + x, Y0 + y)
 
 
 def ln(*coords):

@@ -10,8 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
-from _helpers import assert_result
+from _helpers import assert_result, pt, sq
 
 from qpvgeo.errors import DataQualityWarning, SchemaError
 from qpvgeo.health import (
@@ -24,16 +23,6 @@ from qpvgeo.health import (
     school_access,
     unknown_codes,
 )
-
-X0, Y0 = 700_000.0, 6_600_000.0
-
-
-def sq(x0, y0, x1, y1):
-    return shapely.box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
-
-
-def pt(x, y):
-    return shapely.Point(X0 + x, Y0 + y)
 
 
 @pytest.fixture
