@@ -53,11 +53,7 @@ def _noun(word: str, count: str) -> str:
     pair = _NOUNS.get(head) or _NOUNS.get(head.rstrip("s"))
     if pair is None:
         return word
-    try:
-        plural = float(count.replace("\u202f", "").replace(" ", "").replace(",", ".")) >= 2
-    except ValueError:
-        plural = True
-    french = pair[1] if plural else pair[0]
+    french = pair[1] if int(count) >= 2 else pair[0]  # counts are matched as \d+
     qualifier = " ".join(words[:-1])
     if not qualifier:
         return french

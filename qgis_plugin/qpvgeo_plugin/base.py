@@ -161,7 +161,7 @@ class QpvgeoAlgorithm(QgsProcessingAlgorithm):
             if issubclass(w.category, IllustrativeDataWarning):
                 self._illustrative = True
             if issubclass(w.category, DataQualityWarning):  # the engines warn in English
-                text = french_warning(text).removeprefix("Qualité des données : ")
+                text = french_warning(text)  # a bare message: no category prefix
                 feedback.pushWarning(self.tr("Qualité des données (qpvgeo) : {}").format(text))
             elif issubclass(w.category, QpvgeoWarning):
                 feedback.pushWarning(self.tr("Avertissement qpvgeo : {}").format(text))
